@@ -314,13 +314,26 @@ def _apply_texture(c: _Canvas, subj: np.ndarray, seed: int) -> None:
         c.pd[m] *= 1.0 + 0.5 * props.texture_sd * field_pd[m]
 
 
-def _scale_disc_t2(c: _Canvas, targets: dict[str, float]) -> None:
-    for level, target in targets.items():
+def scale_disc_t2(t2: np.ndarray, discs: np.ndarray, *, targets: dict[str, float] | None = None,
+                  offsets: dict[str, float] | None = None) -> None:
+    """Rescale each disc's T2 pattern in place so its mean hits a target (ms).
+
+    ``targets`` gives the whole-disc mean directly; ``offsets`` adds to the disc's current
+    mean.  The pattern inside the disc (nucleus, annulus, texture) is scaled, not shifted.
+    Levels with no voxel in ``discs`` are skipped.
+    """
+    wanted = {}
+    for level, mask in ((lvl, discs == LEVEL_INDEX[lvl]) for lvl in {**(targets or {}),
+                                                                       **(offsets or {})}):
+        if not mask.any():
+            continue
+        mean = t2[mask].mean()
+        target = (targets or {}).get(level, mean) + (offsets or {}).get(level, 0.0)
         if not target > 0:
-            raise ValueError(f"disc_t2_ms[{level!r}] must be a positive T2 in ms, got {target!r}")
-        mask = c.discs == LEVEL_INDEX[level]
-        if mask.any():
-            c.t2[mask] *= target / c.t2[mask].mean()
+            raise ValueError(f"target whole-disc T2 of {level} must be positive, got {target!r} ms")
+        wanted[level] = (mask, target / mean)
+    for mask, factor in wanted.values():
+        t2[mask] *= factor
 
 
 def default_grades() -> dict[str, int]:
@@ -345,6 +358,7 @@ def make_spine_phantom(
     missing_t11_t12: bool = False,
     extra_lumbar: bool = False,
     disc_t2_ms: dict[str, float] | None = None,
+    disc_t2_offset_ms: dict[str, float] | None = None,
     fat_thickness_mm: float | None = None,
     size_scale: float | None = None,
     session_seed: int | None = None,
@@ -369,6 +383,8 @@ def make_spine_phantom(
     disc_t2_ms
         Target whole-disc mean T2 (ms) per level; each disc's T2 pattern is scaled so the
         mean of the true map over its label mask equals the target exactly.
+    disc_t2_offset_ms
+        Change (ms) added to each disc's natural whole-disc mean T2, by the same scaling.
     fat_thickness_mm, size_scale
         Override the seeded subcutaneous fat thickness and body size factor.
     session_seed
@@ -392,8 +408,8 @@ def make_spine_phantom(
                                         seed if session_seed is None else session_seed)
     grid = slab_grid(protocol, centre, slab=slab, oblique_deg=oblique_deg)
     c = rasterise(anatomy, grid)
-    if disc_t2_ms:
-        _scale_disc_t2(c, disc_t2_ms)
+    if disc_t2_ms or disc_t2_offset_ms:
+        scale_disc_t2(c.t2, c.discs, targets=disc_t2_ms, offsets=disc_t2_offset_ms)
     shape = grid.shape
     present = tuple(lvl for lvl in levels if (c.discs == LEVEL_INDEX[lvl]).any())
     return SpinePhantom(
