@@ -31,6 +31,7 @@ effects to ``participants_truth.tsv`` so the moderator stage can be checked agai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -90,21 +91,30 @@ def participant_label(i: int, n: int) -> str:
     return f"sub-{i + 1:0{max(2, len(str(n)))}d}"
 
 
-def draw_participants(n: int, seed: int) -> pd.DataFrame:
+def draw_participants(n: int, seed: int, groups: Sequence[str] | None = None) -> pd.DataFrame:
     """Participants of a two-arm study: demographics, running exposure, grades.
 
     Returns one row per participant with the BIDS ``participants.tsv`` columns
     (``participant_id``, ``group``, ``sex``, ``age``, ``bmi``, ``running_volume_km``,
     ``running_volume_6_12_km``, ``mean_speed_kmh``, ``dominant_surface``; running columns
     are NaN for controls) plus ``grades`` (dict level -> grade) and ``anatomy_seed``.
-    Arms are equal (odd ``n``: one more runner), and each arm is half women.
+    Arms are equal (odd ``n``: one more runner) unless ``groups`` gives each participant's
+    arm (``"run"`` or ``"control"``); each arm is half women.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
         raise ValueError(f"a study needs an integer number of participants >= 2, got {n!r}")
     rng = np.random.default_rng([seed, 1])
-    n_run = (n + 1) // 2
-    groups = np.array(["run"] * n_run + ["control"] * (n - n_run))
-    rng.shuffle(groups)
+    if groups is None:
+        n_run = (n + 1) // 2
+        groups = np.array(["run"] * n_run + ["control"] * (n - n_run))
+        rng.shuffle(groups)
+    else:
+        groups = np.asarray(list(groups), dtype=object)
+        unknown = sorted(set(groups) - set(GROUPS))
+        if unknown:
+            raise ValueError(f"unknown group(s) {unknown}; groups are {list(GROUPS)}")
+        if len(groups) != n:
+            raise ValueError(f"{len(groups)} groups given for {n} participants")
     sex = np.empty(n, dtype=object)
     for g in GROUPS:
         idx = np.flatnonzero(groups == g)
