@@ -57,7 +57,7 @@ def write_json(obj: dict, path: str | os.PathLike) -> Path:
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a tab-separated table atomically; missing values are written as ``n/a`` (BIDS)."""
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        df.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.10g")
     return Path(path)
 
 

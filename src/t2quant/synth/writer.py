@@ -128,7 +128,7 @@ def _write_participant(out: Path, p: dict, truth: dict, index: int,
         table = _session_truth(phantom, pid, ses, truth[f"true_effect_{ses}_ms"])
         _write_session(out, pid, ses, phantom, settings, int(session_seeds[k]))
         write_tsv(table, table_path)
-        frames.append(table)
+        frames.append(read_tsv(table_path))  # same types whether fresh or resumed
     return pd.concat(frames, ignore_index=True)
 
 
