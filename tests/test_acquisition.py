@@ -31,8 +31,12 @@ def test_b1_below_one_gives_the_epg_signal_with_scaled_angles(phantom):
     acq = simulate_mese(phantom, TINY, snr=1e12, b1=b1, psf_fwhm_vox=None)
     i = np.argwhere(phantom.pd > 0)[100]
     t1, t2, pd = (float(a[tuple(i)]) for a in (phantom.t1_ms, phantom.t2_ms, phantom.pd))
-    expected = 1000 * pd * (1 - np.exp(-TINY.tr_ms / t1)) * epg_mese_signal(
-        t2, t1, TINY.esp_ms, TINY.n_echoes, 144.0, 72.0)
+    expected = (
+        1000
+        * pd
+        * (1 - np.exp(-TINY.tr_ms / t1))
+        * epg_mese_signal(t2, t1, TINY.esp_ms, TINY.n_echoes, 144.0, 72.0)
+    )
     np.testing.assert_allclose(acq.echoes[tuple(i)], expected, rtol=2e-5)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -34,7 +36,7 @@ def _disc_tissue_t2(ph, level, tissue, q=90):
 def test_all_seven_levels_present_and_ordered_superior_to_inferior(mixed):
     assert mixed.levels_in_fov == LEVELS
     z = [_centroid_world(mixed, LEVEL_INDEX[lvl])[2] for lvl in LEVELS]
-    assert all(a > b + 15 for a, b in zip(z, z[1:], strict=False))  # >= one body apart
+    assert all(a > b + 15 for a, b in itertools.pairwise(z))  # >= one body apart
 
 
 def test_every_disc_lies_between_two_vertebral_bodies(mixed):
@@ -42,7 +44,7 @@ def test_every_disc_lies_between_two_vertebral_bodies(mixed):
     for lvl in LEVELS:
         i, j, k = np.round(np.argwhere(mixed.discs == LEVEL_INDEX[lvl]).mean(axis=0)).astype(int)
         column = mixed.tissue[i, :, k] if ijk_axis == 1 else None
-        above, below = column[: j][::-1], column[j + 1 :]
+        above, below = column[:j][::-1], column[j + 1 :]
         first_bone_above = next(t for t in above if t not in (Tissue.NUCLEUS, Tissue.ANNULUS))
         first_bone_below = next(t for t in below if t not in (Tissue.NUCLEUS, Tissue.ANNULUS))
         assert first_bone_above in (Tissue.ENDPLATE, Tissue.MARROW, Tissue.CORTEX)
@@ -96,8 +98,9 @@ def test_height_loss_at_grade_4_and_collapse_at_grade_5():
 def test_inhomogeneity_grows_with_grade(mixed):
     from scipy.ndimage import binary_erosion
 
-    core = binary_erosion((mixed.discs == LEVEL_INDEX["L5/S1"]) & (mixed.tissue == Tissue.NUCLEUS),
-                          iterations=2)
+    core = binary_erosion(
+        (mixed.discs == LEVEL_INDEX["L5/S1"]) & (mixed.tissue == Tissue.NUCLEUS), iterations=2
+    )
     grade1 = mixed.t2_ms[core]
     grade5 = mixed.t2_ms[mixed.discs == LEVEL_INDEX["L3/L4"]]
     assert grade1.size > 20
@@ -107,8 +110,18 @@ def test_inhomogeneity_grows_with_grade(mixed):
 
 def test_tissue_map_holds_the_anatomy(mixed):
     present = set(np.unique(mixed.tissue))
-    for t in (Tissue.CSF, Tissue.CORD, Tissue.MARROW, Tissue.ENDPLATE, Tissue.POSTERIOR_ELEMENTS,
-              Tissue.MUSCLE, Tissue.FAT, Tissue.NUCLEUS, Tissue.ANNULUS, Tissue.BACKGROUND):
+    for t in (
+        Tissue.CSF,
+        Tissue.CORD,
+        Tissue.MARROW,
+        Tissue.ENDPLATE,
+        Tissue.POSTERIOR_ELEMENTS,
+        Tissue.MUSCLE,
+        Tissue.FAT,
+        Tissue.NUCLEUS,
+        Tissue.ANNULUS,
+        Tissue.BACKGROUND,
+    ):
         assert t in present, t.name
     assert np.all(mixed.pd[mixed.tissue == Tissue.BACKGROUND] == 0)
     assert np.all(mixed.t2_ms[mixed.tissue == Tissue.CSF] > 1000)
@@ -134,10 +147,12 @@ def test_disc_t2_targets_and_offsets_are_exact(mixed):
     for lvl, t in targets.items():
         assert got[lvl] == pytest.approx(t, rel=1e-6)
         assert np.mean(ph.t2_ms[ph.discs == LEVEL_INDEX[lvl]]) == pytest.approx(t, rel=1e-6)
-    shifted = make_spine_phantom(seed=3, grades=MIXED, protocol=SMALL,
-                                 disc_t2_offset_ms={"L2/L3": 3.0})
+    shifted = make_spine_phantom(
+        seed=3, grades=MIXED, protocol=SMALL, disc_t2_offset_ms={"L2/L3": 3.0}
+    )
     assert shifted.true_disc_t2_ms()["L2/L3"] == pytest.approx(
-        mixed.true_disc_t2_ms()["L2/L3"] + 3.0, rel=1e-6)
+        mixed.true_disc_t2_ms()["L2/L3"] + 3.0, rel=1e-6
+    )
     assert shifted.true_disc_t2_ms()["L3/L4"] == pytest.approx(mixed.true_disc_t2_ms()["L3/L4"])
 
 
@@ -157,8 +172,9 @@ def test_sixth_lumbar_vertebra_adds_l5_l6_and_l6_s1():
     assert z["L4/L5"] > z["L5/L6"] > z["L6/S1"]
 
 
-@pytest.mark.parametrize(("slab", "codes"), [("sagittal", ("P", "I", "R")),
-                                             ("axial", ("P", "R", "I"))])
+@pytest.mark.parametrize(
+    ("slab", "codes"), [("sagittal", ("P", "I", "R")), ("axial", ("P", "R", "I"))]
+)
 def test_slab_orientation_is_in_the_affine(slab, codes):
     ph = make_spine_phantom(seed=0, protocol=SMALL, slab=slab)
     assert nib.aff2axcodes(ph.affine) == codes
@@ -170,22 +186,28 @@ def test_oblique_slab_tilts_the_slice_axis():
     assert np.degrees(np.arccos(abs(normal[0]))) == pytest.approx(40.0)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"grades": {"L4/L5": 6}}, "grade of L4/L5 must be 1..5"),
-    ({"grades": {"L5/L6": 3}}, "not in this phantom"),
-    ({"slab": "coronal"}, "slab must be one of"),
-    ({"disc_t2_ms": {"L4/L5": -5.0}}, "must be positive"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grades": {"L4/L5": 6}}, "grade of L4/L5 must be 1..5"),
+        ({"grades": {"L5/L6": 3}}, "not in this phantom"),
+        ({"slab": "coronal"}, "slab must be one of"),
+        ({"disc_t2_ms": {"L4/L5": -5.0}}, "must be positive"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_spine_phantom(seed=0, protocol=Protocol(in_plane_mm=3.0, n_slices=3), **kwargs)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n_echoes": 0}, "n_echoes must be an integer >= 1"),
-    ({"esp_ms": 0.0}, "esp_ms must be positive"),
-    ({"b1_range": (0.9, 1.2)}, "must not exceed 180"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_echoes": 0}, "n_echoes must be an integer >= 1"),
+        ({"esp_ms": 0.0}, "esp_ms must be positive"),
+        ({"b1_range": (0.9, 1.2)}, "must not exceed 180"),
+    ],
+)
 def test_bad_protocols_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Protocol(**kwargs)

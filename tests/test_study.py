@@ -47,8 +47,9 @@ def test_running_exposure_only_for_runners(trial):
 
 
 def test_grades_follow_spider_marginals_by_level():
-    model = json.loads(resources.files("t2quant.data").joinpath(
-        "spider_grade_model.json").read_text())
+    model = json.loads(
+        resources.files("t2quant.data").joinpath("spider_grade_model.json").read_text()
+    )
     rng = np.random.default_rng(1)
     draws = [sample_grades(rng) for _ in range(6000)]
     for level in ("L5/S1", "L3/L4", "T12/L1"):
@@ -106,8 +107,9 @@ def test_bad_study_arguments():
     with pytest.raises(ValueError, match="unknown group"):
         draw_participants(2, seed=0, groups=["run", "placebo"])
     with pytest.raises(ValueError, match="unknown running surface"):
-        TrueEffects().runner_effect_ms(volume_km=10, aggregated_pfirrmann=20, surface="ice",
-                                       speed_kmh=9, bmi=22)
+        TrueEffects().runner_effect_ms(
+            volume_km=10, aggregated_pfirrmann=20, surface="ice", speed_kmh=9, bmi=22
+        )
     given = draw_participants(3, seed=0, groups=["control", "control", "run"])
     assert given.group.tolist() == ["control", "control", "run"]
     assert isinstance(given, pd.DataFrame)

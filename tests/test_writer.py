@@ -34,8 +34,16 @@ def test_bids_layout_and_names(study):
     assert deriv["DatasetType"] == "derivative" and deriv["GeneratedBy"][0]["Name"] == "t2quant"
     participants = read_tsv(out / "participants.tsv")
     assert list(participants.columns) == [
-        "participant_id", "group", "sex", "age", "bmi", "running_volume_km",
-        "running_volume_6_12_km", "mean_speed_kmh", "dominant_surface"]
+        "participant_id",
+        "group",
+        "sex",
+        "age",
+        "bmi",
+        "running_volume_km",
+        "running_volume_6_12_km",
+        "mean_speed_kmh",
+        "dominant_surface",
+    ]
     pattern = re.compile(r"^sub-\d+_ses-(baseline|wk06|wk12)_echo-([1-6])_MESE\.nii\.gz$")
     mese = sorted((out).glob("sub-*/ses-*/anat/*_MESE.nii.gz"))
     assert len(mese) == 2 * 3 * TINY.n_echoes
@@ -50,8 +58,10 @@ def test_bids_layout_and_names(study):
 def test_echo_sidecars_hold_increasing_echo_times_in_seconds(study):
     out, _ = study
     anat = out / "sub-01/ses-wk06/anat"
-    tes = [json.loads((anat / f"sub-01_ses-wk06_echo-{n}_MESE.json").read_text())["EchoTime"]
-           for n in range(1, TINY.n_echoes + 1)]
+    tes = [
+        json.loads((anat / f"sub-01_ses-wk06_echo-{n}_MESE.json").read_text())["EchoTime"]
+        for n in range(1, TINY.n_echoes + 1)
+    ]
     np.testing.assert_allclose(tes, TINY.echo_times_ms / 1000.0)
     img = nib.load(anat / "sub-01_ses-wk06_echo-1_MESE.nii.gz")
     assert nib.aff2axcodes(img.affine) == ("P", "I", "R")
@@ -95,18 +105,45 @@ def test_rerun_resumes_and_other_settings_are_refused(study):
     before = probe.stat().st_mtime_ns
     again = write_synthetic_study(out, SETTINGS)
     assert probe.stat().st_mtime_ns == before
-    pd.testing.assert_frame_equal(again.reset_index(drop=True), discs.reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True), discs.reset_index(drop=True), check_dtype=False
+    )
     with pytest.raises(FileExistsError, match="other settings"):
         write_synthetic_study(out, StudySettings(n_participants=2, seed=6, protocol=TINY))
 
 
 def test_cli_writes_a_study_and_rejects_bad_arguments(tmp_path, capsys):
-    assert main(["synth-study", str(tmp_path / "s"), "--participants", "2", "--protocol", "tiny",
-                 "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "synth-study",
+                str(tmp_path / "s"),
+                "--participants",
+                "2",
+                "--protocol",
+                "tiny",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "wrote 6 sessions of 2 participants" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["synth-study", str(tmp_path / "t"), "--participants", "0"])
-    assert main(["synth-study", str(tmp_path / "s"), "--participants", "2", "--protocol", "tiny",
-                 "--seed", "4"]) == 2
+    assert (
+        main(
+            [
+                "synth-study",
+                str(tmp_path / "s"),
+                "--participants",
+                "2",
+                "--protocol",
+                "tiny",
+                "--seed",
+                "4",
+            ]
+        )
+        == 2
+    )
     assert "other settings" in capsys.readouterr().err

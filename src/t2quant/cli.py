@@ -20,8 +20,8 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="t2quant",
-        description="Lumbar intervertebral-disc T2 from multi-echo spin-echo MRI.")
+        prog="t2quant", description="Lumbar intervertebral-disc T2 from multi-echo spin-echo MRI."
+    )
     parser.add_argument("--version", action="version", version=f"t2quant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -31,8 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth_study)
 
     p = sub.add_parser("demo", help="run every available stage on the built-in synthetic study")
-    p.add_argument("-o", "--out", type=Path, default=Path("demo-output"),
-                   help="output folder (default: demo-output)")
+    p.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("demo-output"),
+        help="output folder (default: demo-output)",
+    )
     _study_options(p)
     p.set_defaults(func=_cmd_demo)
     return parser
@@ -41,16 +46,29 @@ def build_parser() -> argparse.ArgumentParser:
 def _study_options(p: argparse.ArgumentParser) -> None:
     from t2quant.synth.protocol import PRESETS
 
-    p.add_argument("--participants", type=_positive_int, default=40,
-                   help="number of participants, split evenly into run and control (default 40)")
+    p.add_argument(
+        "--participants",
+        type=_positive_int,
+        default=40,
+        help="number of participants, split evenly into run and control (default 40)",
+    )
     p.add_argument("--seed", type=int, default=0, help="study seed (default 0)")
-    p.add_argument("--protocol", choices=sorted(PRESETS), default="demo",
-                   help="acquisition preset: demo = 1.2 mm in plane, 9 slices, 10 echoes; "
-                        "clinical = 0.8 mm, 13 slices, 12 echoes (default demo)")
-    p.add_argument("--snr", type=float, default=80.0,
-                   help="signal-to-noise ratio of water at TE=0 (default 80)")
-    p.add_argument("--jobs", type=_positive_int, default=1,
-                   help="parallel worker processes (default 1)")
+    p.add_argument(
+        "--protocol",
+        choices=sorted(PRESETS),
+        default="demo",
+        help="acquisition preset: demo = 1.2 mm in plane, 9 slices, 10 echoes; "
+        "clinical = 0.8 mm, 13 slices, 12 echoes (default demo)",
+    )
+    p.add_argument(
+        "--snr",
+        type=float,
+        default=80.0,
+        help="signal-to-noise ratio of water at TE=0 (default 80)",
+    )
+    p.add_argument(
+        "--jobs", type=_positive_int, default=1, help="parallel worker processes (default 1)"
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -59,8 +77,12 @@ def _settings(args: argparse.Namespace):
 
     if args.participants < 2:
         raise SystemExit("t2quant: error: --participants must be at least 2")
-    return StudySettings(n_participants=args.participants, seed=args.seed,
-                         protocol=PRESETS[args.protocol], snr=args.snr)
+    return StudySettings(
+        n_participants=args.participants,
+        seed=args.seed,
+        protocol=PRESETS[args.protocol],
+        snr=args.snr,
+    )
 
 
 def _cmd_synth_study(args: argparse.Namespace) -> int:
@@ -69,8 +91,10 @@ def _cmd_synth_study(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     discs = write_synthetic_study(args.out, _settings(args), jobs=args.jobs)
     n_sessions = discs.groupby(["participant_id", "session"]).ngroups
-    print(f"wrote {n_sessions} sessions of {args.participants} participants to {args.out} "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(
+        f"wrote {n_sessions} sessions of {args.participants} participants to {args.out} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 

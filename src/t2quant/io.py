@@ -23,8 +23,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes),
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes), dir=path.parent
+    )
     os.close(fd)
     try:
         yield Path(tmp)
@@ -34,8 +35,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def save_nifti(data: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *,
-               dtype: type | None = None) -> Path:
+def save_nifti(
+    data: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *, dtype: type | None = None
+) -> Path:
     """Write ``data`` with ``affine`` (qform and sform, scanner code) atomically."""
     arr = np.asarray(data if dtype is None else data.astype(dtype))
     img = nib.Nifti1Image(arr, affine)

@@ -11,7 +11,7 @@ LEVELS: tuple[str, ...] = ("T11/T12", "T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L
 """The seven discs of the analysis, superior to inferior; label index = position + 1."""
 
 EXTRA_LEVELS: dict[int, str] = {8: "L5/L6", 9: "L6/S1", 10: "T10/T11"}
-"""Label indices for discs outside the standard seven (transitional anatomy, wide fields of view)."""
+"""Label indices of discs outside the standard seven (transitional anatomy, wide views)."""
 
 LEVEL_INDEX: dict[str, int] = {name: i + 1 for i, name in enumerate(LEVELS)} | {
     name: i for i, name in EXTRA_LEVELS.items()

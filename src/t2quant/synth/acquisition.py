@@ -43,8 +43,9 @@ def _grid_points(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
     return idx @ affine[:3, :3].T + affine[:3, 3]
 
 
-def smooth_b1_field(shape: tuple[int, int, int], affine: np.ndarray, *,
-                    b1_range: tuple[float, float], seed: int) -> np.ndarray:
+def smooth_b1_field(
+    shape: tuple[int, int, int], affine: np.ndarray, *, b1_range: tuple[float, float], seed: int
+) -> np.ndarray:
     """A smooth transmit-field scale map spanning ``b1_range`` over the grid.
 
     Long-wavelength (150-400 mm) random field, rescaled so its minimum and maximum over the
@@ -124,11 +125,14 @@ def simulate_mese(
     elif b1.shape != shape:
         raise ValueError(f"b1 map shape {b1.shape} does not match the phantom {shape}")
     tissue = phantom.pd > 0
-    echoes = np.zeros(shape + (protocol.n_echoes,), np.float64)
+    echoes = np.zeros((*shape, protocol.n_echoes), np.float64)
     t1 = phantom.t1_ms[tissue].astype(np.float64)
     m0 = phantom.pd[tissue] * (1.0 - np.exp(-protocol.tr_ms / t1))
     decay = epg_mese_signal(
-        phantom.t2_ms[tissue].astype(np.float64), t1, protocol.esp_ms, protocol.n_echoes,
+        phantom.t2_ms[tissue].astype(np.float64),
+        t1,
+        protocol.esp_ms,
+        protocol.n_echoes,
         np.minimum(b1[tissue] * protocol.refocus_deg, 180.0),
         np.minimum(b1[tissue] * protocol.excite_deg, 180.0),
     )
@@ -137,8 +141,9 @@ def simulate_mese(
         echoes = psf_blur(echoes, psf_fwhm_vox)
     sigma = gain / snr
     noisy = add_rician_noise(echoes, sigma, rng).astype(np.float32)
-    return MESEAcquisition(noisy, protocol.echo_times_ms, b1.astype(np.float32), sigma,
-                           phantom.affine)
+    return MESEAcquisition(
+        noisy, protocol.echo_times_ms, b1.astype(np.float32), sigma, phantom.affine
+    )
 
 
 def simulate_t2w(

@@ -15,25 +15,74 @@ import numpy as np
 
 # Healthy reference dimensions of an average adult (mm), superior to inferior.
 _BODY_HEIGHT_MM = {
-    "T9": 21.0, "T10": 22.0, "T11": 23.0, "T12": 24.0, "L1": 26.0, "L2": 27.0, "L3": 28.0,
-    "L4": 28.0, "L5": 27.0, "L6": 26.0, "S1": 26.0, "S2": 21.0, "S3": 17.0, "S4": 14.0,
+    "T9": 21.0,
+    "T10": 22.0,
+    "T11": 23.0,
+    "T12": 24.0,
+    "L1": 26.0,
+    "L2": 27.0,
+    "L3": 28.0,
+    "L4": 28.0,
+    "L5": 27.0,
+    "L6": 26.0,
+    "S1": 26.0,
+    "S2": 21.0,
+    "S3": 17.0,
+    "S4": 14.0,
 }
 _BODY_DEPTH_MM = {
-    "T9": 27.0, "T10": 28.0, "T11": 29.0, "T12": 30.0, "L1": 31.0, "L2": 33.0, "L3": 34.0,
-    "L4": 35.0, "L5": 35.0, "L6": 35.0, "S1": 36.0, "S2": 30.0, "S3": 24.0, "S4": 18.0,
+    "T9": 27.0,
+    "T10": 28.0,
+    "T11": 29.0,
+    "T12": 30.0,
+    "L1": 31.0,
+    "L2": 33.0,
+    "L3": 34.0,
+    "L4": 35.0,
+    "L5": 35.0,
+    "L6": 35.0,
+    "S1": 36.0,
+    "S2": 30.0,
+    "S3": 24.0,
+    "S4": 18.0,
 }
 _DISC_HEIGHT_MM = {
-    "T9/T10": 5.0, "T10/T11": 5.5, "T11/T12": 6.0, "T12/L1": 7.0, "L1/L2": 8.5, "L2/L3": 9.5,
-    "L3/L4": 10.0, "L4/L5": 11.0, "L5/S1": 10.5, "L5/L6": 10.5, "L6/S1": 9.0,
+    "T9/T10": 5.0,
+    "T10/T11": 5.5,
+    "T11/T12": 6.0,
+    "T12/L1": 7.0,
+    "L1/L2": 8.5,
+    "L2/L3": 9.5,
+    "L3/L4": 10.0,
+    "L4/L5": 11.0,
+    "L5/S1": 10.5,
+    "L5/L6": 10.5,
+    "L6/S1": 9.0,
 }
 # Lordotic wedge angle of each disc (deg, positive = taller anteriorly); with the body
 # wedges below, L1-S1 lordosis is about 46 deg before scaling.
 _DISC_WEDGE_DEG = {
-    "T9/T10": -2.0, "T10/T11": -2.0, "T11/T12": -1.0, "T12/L1": 1.0, "L1/L2": 3.0,
-    "L2/L3": 5.0, "L3/L4": 7.0, "L4/L5": 10.0, "L5/S1": 14.0, "L5/L6": 9.0, "L6/S1": 13.0,
+    "T9/T10": -2.0,
+    "T10/T11": -2.0,
+    "T11/T12": -1.0,
+    "T12/L1": 1.0,
+    "L1/L2": 3.0,
+    "L2/L3": 5.0,
+    "L3/L4": 7.0,
+    "L4/L5": 10.0,
+    "L5/S1": 14.0,
+    "L5/L6": 9.0,
+    "L6/S1": 13.0,
 }
 _BODY_WEDGE_DEG = {
-    "T9": -3.0, "T10": -3.0, "T11": -3.0, "T12": -2.0, "L3": 1.0, "L4": 2.0, "L5": 4.0, "L6": 2.0,
+    "T9": -3.0,
+    "T10": -3.0,
+    "T11": -3.0,
+    "T12": -2.0,
+    "L3": 1.0,
+    "L4": 2.0,
+    "L5": 4.0,
+    "L6": 2.0,
 }
 _REFERENCE_LORDOSIS_DEG = 46.0
 SACRAL = ("S1", "S2", "S3", "S4")
@@ -103,7 +152,9 @@ class Disc:
 
     @property
     def centre(self) -> np.ndarray:
-        return 0.5 * (np.asarray(self.above.inferior.centre) + np.asarray(self.below.superior.centre))
+        return 0.5 * (
+            np.asarray(self.above.inferior.centre) + np.asarray(self.below.superior.centre)
+        )
 
     @property
     def depth_mm(self) -> float:
@@ -151,7 +202,7 @@ class SpineAnatomy:
 
     def to_world(self, yz: np.ndarray) -> np.ndarray:
         """Map subject sagittal points (..., 2) = (y, z) to world (..., 3) at x = 0."""
-        pts = np.zeros(yz.shape[:-1] + (3,))
+        pts = np.zeros((*yz.shape[:-1], 3))
         pts[..., 1:] = yz
         return _rigid(pts, self.position_mm, self.pitch_deg)
 
@@ -208,8 +259,11 @@ def build_anatomy(
     scale = size_scale if size_scale is not None else rng.uniform(0.9, 1.1)
     slope = sacral_slope_deg if sacral_slope_deg is not None else rng.uniform(32.0, 46.0)
     # Lumbar lordosis tracks sacral slope (lordosis ~ slope + 0..12 deg).
-    lordosis = lordosis_scale if lordosis_scale is not None else (
-        (slope + rng.uniform(0.0, 12.0)) / _REFERENCE_LORDOSIS_DEG)
+    lordosis = (
+        lordosis_scale
+        if lordosis_scale is not None
+        else ((slope + rng.uniform(0.0, 12.0)) / _REFERENCE_LORDOSIS_DEG)
+    )
     names = vertebra_names(extra_lumbar)
 
     heights = {n: _jitter(rng, _BODY_HEIGHT_MM[n] * scale, 0.04) for n in names}
@@ -256,13 +310,17 @@ def build_anatomy(
         gap = 2.0 if i == 0 else 0.0
         sup = Endplate(tuple(inf_centre - gap * _line_normal(inf_theta)), float(inf_theta))
 
-    vertebrae = tuple(
-        Vertebra(n, built[n][0], built[n][1], depths[n], widths[n]) for n in names
-    )
+    vertebrae = tuple(Vertebra(n, built[n][0], built[n][1], depths[n], widths[n]) for n in names)
     by_name = {v.name: v for v in vertebrae}
     discs = [
-        Disc(level, by_name[up], by_name[low], grades.get(level, 2), bulge,
-             labelled=level not in ("T9/T10", "T10/T11"))
+        Disc(
+            level,
+            by_name[up],
+            by_name[low],
+            grades.get(level, 2),
+            bulge,
+            labelled=level not in ("T9/T10", "T10/T11"),
+        )
         for level, up, low, bulge in disc_geo[::-1]
     ]
     discs.append(Disc("S1/S2", by_name["S1"], by_name["S2"], 4, 0.0, labelled=False))

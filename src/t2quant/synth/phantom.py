@@ -67,8 +67,13 @@ class SpinePhantom:
         return out
 
 
-def smooth_field(points: np.ndarray, seed: int, *, wavelength_mm: tuple[float, float] = (8, 40),
-                 n_modes: int = 24) -> np.ndarray:
+def smooth_field(
+    points: np.ndarray,
+    seed: int,
+    *,
+    wavelength_mm: tuple[float, float] = (8, 40),
+    n_modes: int = 24,
+) -> np.ndarray:
     """A smooth random field of about unit variance at ``points`` (..., 3) mm.
 
     A sum of random plane waves, so it is continuous in space, independent of the grid it
@@ -133,8 +138,7 @@ def _paint_soft_tissue(c: _Canvas, s, v, x, depth, a: SpineAnatomy, zlumbar) -> 
     c.paint(inside & (np.abs(v - 0.5 * depth - 2.5) < 1.0) & (np.abs(x) < 12), Tissue.LIGAMENT)
 
 
-def _paint_canal(c: _Canvas, s, v, x, depth, a: SpineAnatomy, s_conus: float,
-                 s_end: float) -> None:
+def _paint_canal(c: _Canvas, s, v, x, depth, a: SpineAnatomy, s_conus: float, s_end: float) -> None:
     taper = np.where(s < 0, np.clip(1 + s / 120.0, 0.35, 1.0), 1.0)
     half_d = 0.5 * a.canal_depth_mm * taper
     half_w = 0.5 * a.canal_width_mm * taper
@@ -174,7 +178,7 @@ def _paint_posterior_elements(c: _Canvas, yz, x, vert: Vertebra, a: SpineAnatomy
 
 def _body_masks(yz, x, vert: Vertebra):
     """Body interior, distance to endplates, and cross-section radius of a vertebra."""
-    u, v = _frame(yz, vert.centre, vert.theta)
+    _u, v = _frame(yz, vert.centre, vert.theta)
     rho = _superellipse(v, x, 0.5 * vert.depth_mm, 0.5 * vert.width_mm)
     conc = CONCAVITY_MM * np.clip(1.0 - rho**2, 0.0, None)
     inf = np.asarray(vert.inferior.centre)
@@ -205,7 +209,9 @@ def _disc_geometry(yz, x, disc: Disc):
     d_lo, _ = _frame(yz, np.asarray(lower.centre), lower.theta)
     d_up, _ = _frame(yz, np.asarray(upper.centre), upper.theta)
     d_lo, d_up = d_lo + conc, -d_up + conc
-    rho = _superellipse(v, x, 0.5 * disc.depth_mm + disc.bulge_mm, 0.5 * disc.width_mm + disc.bulge_mm)
+    rho = _superellipse(
+        v, x, 0.5 * disc.depth_mm + disc.bulge_mm, 0.5 * disc.width_mm + disc.bulge_mm
+    )
     inside = (d_lo >= 0) & (d_up >= 0) & (rho <= 1.0)
     u_rel = (d_lo - d_up) / np.maximum(d_lo + d_up, 1e-6)
     return inside, v, u_rel
@@ -218,12 +224,16 @@ def _paint_disc(c: _Canvas, yz, x, disc: Disc, texture: np.ndarray, nucleus_offs
         return
     look = disc_appearance(disc.grade)
     half_d, half_w = 0.5 * disc.depth_mm, 0.5 * disc.width_mm
-    r = np.sqrt(((v - nucleus_offset * disc.depth_mm) / (0.62 * half_d)) ** 2
-                + (x / (0.62 * half_w)) ** 2 + (u_rel / 0.75) ** 2)
+    r = np.sqrt(
+        ((v - nucleus_offset * disc.depth_mm) / (0.62 * half_d)) ** 2
+        + (x / (0.62 * half_w)) ** 2
+        + (u_rel / 0.75) ** 2
+    )
     frac = 1.0 / (1.0 + np.exp(np.clip((r - 1.0) / look.transition, -50, 50)))
     ant = np.clip(0.5 * (v / half_d + 1.0), 0.0, 1.0)
     annulus_t2 = look.annulus_posterior_t2_ms + ant * (
-        look.annulus_anterior_t2_ms - look.annulus_posterior_t2_ms)
+        look.annulus_anterior_t2_ms - look.annulus_posterior_t2_ms
+    )
     t2 = frac * look.nucleus_t2_ms + (1 - frac) * annulus_t2
     pd = frac * look.nucleus_pd + (1 - frac) * look.annulus_pd
     if look.band:
@@ -248,13 +258,17 @@ def rasterise(anatomy: SpineAnatomy, grid: Grid) -> _Canvas:
     curve, arclength = column_curve(anatomy)
     s, v = _curve_coordinates(yz, curve, arclength)
     depth_at = np.interp(s, *_depth_profile(anatomy, curve, arclength))
-    s_of = {vt.name: float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
-            for vt in anatomy.vertebrae}
+    s_of = {
+        vt.name: float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
+        for vt in anatomy.vertebrae
+    }
     trunk, trunk_s = trunk_curve(anatomy)
     st, vt_ = _curve_coordinates(yz, trunk, trunk_s)
     depth_t = np.interp(st, *_depth_profile(anatomy, trunk, trunk_s))
-    t_of = {vt.name: float(trunk_s[np.argmin(np.linalg.norm(trunk - vt.centre, axis=1))])
-            for vt in anatomy.vertebrae}
+    t_of = {
+        vt.name: float(trunk_s[np.argmin(np.linalg.norm(trunk - vt.centre, axis=1))])
+        for vt in anatomy.vertebrae
+    }
     lumbar = (t_of.get("L6", t_of["L5"]), t_of["T12"])
     c = _Canvas(len(x))
     _paint_soft_tissue(c, st, vt_, x, depth_t, anatomy, lumbar)
@@ -296,8 +310,10 @@ def trunk_curve(anatomy: SpineAnatomy, step_mm: float = 0.5) -> tuple[np.ndarray
 
 
 def _depth_profile(anatomy: SpineAnatomy, curve, arclength) -> tuple[np.ndarray, np.ndarray]:
-    s = [float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
-         for vt in anatomy.vertebrae]
+    s = [
+        float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
+        for vt in anatomy.vertebrae
+    ]
     d = [vt.depth_mm for vt in anatomy.vertebrae]
     order = np.argsort(s)
     return np.asarray(s)[order], np.asarray(d)[order]
@@ -314,8 +330,13 @@ def _apply_texture(c: _Canvas, subj: np.ndarray, seed: int) -> None:
         c.pd[m] *= 1.0 + 0.5 * props.texture_sd * field_pd[m]
 
 
-def scale_disc_t2(t2: np.ndarray, discs: np.ndarray, *, targets: dict[str, float] | None = None,
-                  offsets: dict[str, float] | None = None) -> None:
+def scale_disc_t2(
+    t2: np.ndarray,
+    discs: np.ndarray,
+    *,
+    targets: dict[str, float] | None = None,
+    offsets: dict[str, float] | None = None,
+) -> None:
     """Rescale each disc's T2 pattern in place so its mean hits a target (ms).
 
     ``targets`` gives the whole-disc mean directly; ``offsets`` adds to the disc's current
@@ -323,8 +344,9 @@ def scale_disc_t2(t2: np.ndarray, discs: np.ndarray, *, targets: dict[str, float
     Levels with no voxel in ``discs`` are skipped.
     """
     wanted = {}
-    for level, mask in ((lvl, discs == LEVEL_INDEX[lvl]) for lvl in {**(targets or {}),
-                                                                       **(offsets or {})}):
+    for level, mask in (
+        (lvl, discs == LEVEL_INDEX[lvl]) for lvl in {**(targets or {}), **(offsets or {})}
+    ):
         if not mask.any():
             continue
         mean = t2[mask].mean()
@@ -402,10 +424,16 @@ def make_spine_phantom(
     for level, g in full.items():
         if g not in (1, 2, 3, 4, 5):
             raise ValueError(f"Pfirrmann grade of {level} must be 1..5, got {g!r}")
-    anatomy = build_anatomy(grades=full, seed=seed, extra_lumbar=extra_lumbar,
-                            fat_thickness_mm=fat_thickness_mm, size_scale=size_scale)
-    anatomy, centre = _place_in_scanner(anatomy, protocol, slab, missing_t11_t12,
-                                        seed if session_seed is None else session_seed)
+    anatomy = build_anatomy(
+        grades=full,
+        seed=seed,
+        extra_lumbar=extra_lumbar,
+        fat_thickness_mm=fat_thickness_mm,
+        size_scale=size_scale,
+    )
+    anatomy, centre = _place_in_scanner(
+        anatomy, protocol, slab, missing_t11_t12, seed if session_seed is None else session_seed
+    )
     grid = slab_grid(protocol, centre, slab=slab, oblique_deg=oblique_deg)
     c = rasterise(anatomy, grid)
     if disc_t2_ms or disc_t2_offset_ms:
@@ -426,8 +454,9 @@ def make_spine_phantom(
     )
 
 
-def _place_in_scanner(anatomy: SpineAnatomy, protocol: Protocol, slab: str, missing_t11_t12: bool,
-                      seed: int) -> tuple[SpineAnatomy, np.ndarray]:
+def _place_in_scanner(
+    anatomy: SpineAnatomy, protocol: Protocol, slab: str, missing_t11_t12: bool, seed: int
+) -> tuple[SpineAnatomy, np.ndarray]:
     """Pose the subject (pitch, translation) and return the slab centre in world mm."""
     from dataclasses import replace
 

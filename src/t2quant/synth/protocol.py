@@ -34,8 +34,16 @@ class Protocol:
     t2w_tr_ms: float = 4000.0
 
     def __post_init__(self) -> None:
-        for name in ("in_plane_mm", "fov_ap_mm", "fov_si_mm", "slice_thickness_mm", "esp_ms",
-                     "tr_ms", "t2w_te_ms", "t2w_tr_ms"):
+        for name in (
+            "in_plane_mm",
+            "fov_ap_mm",
+            "fov_si_mm",
+            "slice_thickness_mm",
+            "esp_ms",
+            "tr_ms",
+            "t2w_te_ms",
+            "t2w_tr_ms",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Protocol.{name} must be positive, got {getattr(self, name)!r}")
         for name in ("n_slices", "n_echoes"):

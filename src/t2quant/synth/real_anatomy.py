@@ -42,7 +42,7 @@ How tissue is derived (everything that is not a labelled disc)
    met on short rays cast posteriorly from each labelled disc's centre; the CSF is the part of
    the brightest voxels connected to the seeds after a morphological opening (3 mm ball,
    which cuts the thin bridges into foraminal and epidural fat), regrown by 4 mm inside the
-   brightest voxels to recover its margins, and kept within 0.35 disc widths of the discs'
+   brightest voxels and then by 1.5 mm into the bright class (its partial-volume rim), and kept within 0.35 disc widths of the discs'
    lateral centre (the vertebral canal). Non-CSF voxels enclosed by CSF in a sagittal plane
    (conus, cauda equina roots) become ``Tissue.CORD``. Limits: root sleeves and foraminal
    fluid near the canal may be included, CSF pockets cut off by the opening or lying beyond
@@ -52,7 +52,7 @@ How tissue is derived (everything that is not a labelled disc)
 Relaxation properties. Each class takes T1, T2 and proton density from
 :data:`~t2quant.synth.tissues.TISSUES`, and T2 and proton density are modulated smoothly by
 the voxel's brightness relative to its class median, ``u = log(I / median_class(I))`` clipped
-to +-0.7: ``T2 = T2_class * exp(0.35 u)`` and ``pd = pd_class * exp(0.15 u)`` (capped at 1),
+to +-0.7: ``T2 = T2_class * exp(0.35 u)`` and ``pd = pd_class * exp(0.3 u)`` (capped at 1),
 so brighter T2w means longer T2 within a class and the anatomy's texture carries into the
 simulated echoes. The modulation is a texture device, not a measurement: T2w brightness
 also reflects proton density, coil sensitivity and partial volume, and T2 varies by at most
@@ -108,9 +108,12 @@ DEFAULT_GRADES: dict[str, int] = {"L1/L2": 1, "L2/L3": 1, "L3/L4": 1, "L4/L5": 2
 """Pfirrmann grades assumed for a healthy young volunteer when none are given."""
 
 _DIRECTIONS = {
-    "R": (1.0, 0.0, 0.0), "L": (-1.0, 0.0, 0.0),
-    "A": (0.0, 1.0, 0.0), "P": (0.0, -1.0, 0.0),
-    "S": (0.0, 0.0, 1.0), "I": (0.0, 0.0, -1.0),
+    "R": (1.0, 0.0, 0.0),
+    "L": (-1.0, 0.0, 0.0),
+    "A": (0.0, 1.0, 0.0),
+    "P": (0.0, -1.0, 0.0),
+    "S": (0.0, 0.0, 1.0),
+    "I": (0.0, 0.0, -1.0),
 }
 _PAIRS = ("LR", "AP", "SI")
 
@@ -120,11 +123,12 @@ _LIGHT_SMOOTH_MM = 0.7
 _ENDPLATE_MM = 3.0
 _CSF_OPEN_MM = 3.0
 _CSF_REGROW_MM = 4.0
+_CSF_RIM_MM = 1.5
 _CSF_RAY_MM = 25.0
 _CSF_LATERAL_WIDTHS = 0.35
 _U_CLIP = 0.7
 _K_T2 = 0.35
-_K_PD = 0.15
+_K_PD = 0.3
 _DISC_PCT = (5.0, 95.0)
 
 _ANATOMICAL_ORDER = ("T10/T11", *LEVELS[:6], "L5/L6", "L5/S1", "L6/S1")
@@ -192,8 +196,9 @@ def axcodes_affine(axcodes: str, voxel_mm: Sequence[float], shape: Sequence[int]
 def _ellipsoid(radius_mm: float, vox: np.ndarray) -> np.ndarray:
     """Boolean ellipsoidal structuring element of radius ``radius_mm`` on the voxel grid."""
     half = np.maximum(np.floor(radius_mm / vox), 0).astype(int)
-    grids = np.meshgrid(*[np.arange(-h, h + 1) * v for h, v in zip(half, vox, strict=True)],
-                        indexing="ij")
+    grids = np.meshgrid(
+        *[np.arange(-h, h + 1) * v for h, v in zip(half, vox, strict=True)], indexing="ij"
+    )
     return sum(g**2 for g in grids) <= radius_mm**2 + 1e-9
 
 
@@ -229,8 +234,9 @@ def _body_mask(img: np.ndarray, vox: np.ndarray) -> np.ndarray:
     return ndi.binary_fill_holes(~air)
 
 
-def _csf_seeds(strict: np.ndarray, discs: np.ndarray, affine: np.ndarray,
-               vox: np.ndarray) -> np.ndarray:
+def _csf_seeds(
+    strict: np.ndarray, discs: np.ndarray, affine: np.ndarray, vox: np.ndarray
+) -> np.ndarray:
     """First bright voxels met on rays cast posteriorly from each disc's centre."""
     seeds = np.zeros(strict.shape, bool)
     inv = np.linalg.inv(affine)
@@ -254,7 +260,7 @@ def _csf_seeds(strict: np.ndarray, discs: np.ndarray, affine: np.ndarray,
                     continue
                 exit_at = int(np.nonzero(in_disc)[0].max()) + 1
                 n_search = int(_CSF_RAY_MM / step)
-                window = ijk[exit_at:exit_at + n_search]
+                window = ijk[exit_at : exit_at + n_search]
                 hit = np.nonzero(strict[tuple(window.T)])[0] if len(window) else []
                 if len(hit):
                     seeds[tuple(window[hit[0]])] = True
@@ -265,8 +271,9 @@ def _lateral_axis(affine: np.ndarray) -> int:
     return int(np.argmax(np.abs(affine[0, :3])))
 
 
-def _csf_mask(bright: np.ndarray, logs: np.ndarray, discs: np.ndarray, affine: np.ndarray,
-              vox: np.ndarray) -> tuple[np.ndarray, float]:
+def _csf_mask(
+    bright: np.ndarray, logs: np.ndarray, discs: np.ndarray, affine: np.ndarray, vox: np.ndarray
+) -> tuple[np.ndarray, float]:
     """CSF voxels (brightest voxels connected to the space behind the discs) and threshold."""
     values = logs[bright]
     if values.size < 2 or np.ptp(values) == 0 or not discs.any():
@@ -280,8 +287,9 @@ def _csf_mask(bright: np.ndarray, logs: np.ndarray, discs: np.ndarray, affine: n
     for label in np.unique(discs[discs > 0]):
         xs = disc_x[discs[tuple(disc_idx.T)] == label]
         widths.append(np.percentile(xs, 98) - np.percentile(xs, 2))
-    centres_x = np.mean([disc_x[discs[tuple(disc_idx.T)] == lab].mean()
-                         for lab in np.unique(discs[discs > 0])])
+    centres_x = np.mean(
+        [disc_x[discs[tuple(disc_idx.T)] == lab].mean() for lab in np.unique(discs[discs > 0])]
+    )
     half = _CSF_LATERAL_WIDTHS * float(np.median(widths))
     lat_ax = _lateral_axis(affine)
     coord = np.arange(strict.shape[lat_ax]) * affine[0, lat_ax] + affine[0, 3]
@@ -303,11 +311,14 @@ def _csf_mask(bright: np.ndarray, logs: np.ndarray, discs: np.ndarray, affine: n
         return np.isin(lab, ids), t_csf
     core = np.isin(lab, ids)
     csf = ndi.binary_dilation(core, _ellipsoid(_CSF_REGROW_MM, vox), mask=strict) | core
+    # Partial-volume rim: bright-class voxels touching the CSF.
+    csf |= ndi.binary_dilation(csf, _ellipsoid(_CSF_RIM_MM, vox), mask=bright)
     return csf, t_csf
 
 
-def segment_tissues(t2w: np.ndarray, discs: np.ndarray, affine: np.ndarray,
-                    voxel_mm: Sequence[float]) -> tuple[np.ndarray, np.ndarray, dict]:
+def segment_tissues(
+    t2w: np.ndarray, discs: np.ndarray, affine: np.ndarray, voxel_mm: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Tissue classes of a T2-weighted volume outside labelled discs, from intensity.
 
     Parameters
@@ -337,8 +348,10 @@ def segment_tissues(t2w: np.ndarray, discs: np.ndarray, affine: np.ndarray,
     disc_mask = discs > 0
     sample = logs[body & ~disc_mask]
     if sample.size < 16 or np.unique(sample[:: max(1, sample.size // 4096)]).size < 4:
-        raise ValueError("the T2w image has too little intensity contrast inside the body "
-                         "to derive four tissue classes")
+        raise ValueError(
+            "the T2w image has too little intensity contrast inside the body "
+            "to derive four tissue classes"
+        )
     thresholds = threshold_multiotsu(sample, classes=4)
     cls = np.digitize(logs, thresholds)
     tissue = np.zeros(img.shape, np.int16)
@@ -404,7 +417,8 @@ def _paint_discs(tissue, t2, t1, pd, discs, light, affine, label_grades) -> None
         y_lo, y_hi = np.percentile(y, (2.0, 98.0))
         ant = np.clip((y - y_lo) / (y_hi - y_lo), 0.0, 1.0) if y_hi > y_lo else 0.5
         annulus = look.annulus_posterior_t2_ms + ant * (
-            look.annulus_anterior_t2_ms - look.annulus_posterior_t2_ms)
+            look.annulus_anterior_t2_ms - look.annulus_posterior_t2_ms
+        )
         t2[sel] = level_t2_factor(level) * (w * look.nucleus_t2_ms + (1.0 - w) * annulus)
         pd[sel] = w * look.nucleus_pd + (1.0 - w) * look.annulus_pd
         t1[sel] = w * nuc_t1 + (1.0 - w) * ann_t1
@@ -418,8 +432,9 @@ def _check_inputs(t2w, disc_labels, label_levels):
     t2w = np.asarray(t2w)
     labels = np.asarray(disc_labels)
     if t2w.ndim != 3 or labels.ndim != 3:
-        raise ValueError(f"t2w and disc_labels must be 3D arrays, got {t2w.ndim}D and "
-                         f"{labels.ndim}D")
+        raise ValueError(
+            f"t2w and disc_labels must be 3D arrays, got {t2w.ndim}D and {labels.ndim}D"
+        )
     if t2w.shape != labels.shape:
         raise ValueError(f"t2w shape {t2w.shape} and disc_labels shape {labels.shape} differ")
     if not np.issubdtype(t2w.dtype, np.number) or np.iscomplexobj(t2w):
@@ -435,8 +450,10 @@ def _check_inputs(t2w, disc_labels, label_levels):
     names = {}
     for key, level in label_levels.items():
         if level not in LEVEL_INDEX:
-            raise ValueError(f"label_levels[{key!r}] = {level!r} is not a known disc level; "
-                             f"known: {', '.join(LEVEL_INDEX)}")
+            raise ValueError(
+                f"label_levels[{key!r}] = {level!r} is not a known disc level; "
+                f"known: {', '.join(LEVEL_INDEX)}"
+            )
         names[int(key)] = level
     if len(set(names.values())) != len(names):
         raise ValueError(f"label_levels maps several labels to one level: {dict(label_levels)}")
@@ -445,8 +462,10 @@ def _check_inputs(t2w, disc_labels, label_levels):
     present = np.unique(labels)
     unknown = sorted(int(v) for v in present if v != 0 and int(v) not in names)
     if unknown:
-        raise ValueError(f"disc_labels contains labels {unknown} not in label_levels "
-                         f"(known labels: {sorted(names)})")
+        raise ValueError(
+            f"disc_labels contains labels {unknown} not in label_levels "
+            f"(known labels: {sorted(names)})"
+        )
     return t2w, labels, names, [int(v) for v in present if v != 0]
 
 
@@ -511,8 +530,10 @@ def make_real_anatomy_phantom(
     full_grades = {lvl: DEFAULT_GRADES.get(lvl, 3) for lvl in levels_in_fov}
     extra = sorted(set(grades or {}) - set(levels_in_fov))
     if extra:
-        raise ValueError(f"grades given for levels not labelled in this volume: {extra}; "
-                         f"labelled: {list(levels_in_fov)}")
+        raise ValueError(
+            f"grades given for levels not labelled in this volume: {extra}; "
+            f"labelled: {list(levels_in_fov)}"
+        )
     full_grades.update(grades or {})
     for level, g in full_grades.items():
         if isinstance(g, bool) or g not in (1, 2, 3, 4, 5):
@@ -520,11 +541,12 @@ def make_real_anatomy_phantom(
     targets = dict(disc_t2_ms or {})
     extra = sorted(set(targets) - set(levels_in_fov))
     if extra:
-        raise ValueError(f"disc_t2_ms given for levels not labelled in this volume: {extra}; "
-                         f"labelled: {list(levels_in_fov)}")
+        raise ValueError(
+            f"disc_t2_ms given for levels not labelled in this volume: {extra}; "
+            f"labelled: {list(levels_in_fov)}"
+        )
     for level, target in targets.items():
-        if not (isinstance(target, int | float | np.number) and np.isfinite(target)
-                and target > 0):
+        if not (isinstance(target, int | float | np.number) and np.isfinite(target) and target > 0):
             raise ValueError(f"disc_t2_ms[{level!r}] must be a positive T2 in ms, got {target!r}")
 
     tissue, light, info = segment_tissues(t2w, labels, affine, vox)
@@ -552,7 +574,10 @@ def make_real_anatomy_phantom(
         "unlabelled_note": (
             f"{', '.join(unlabelled)} carry no disc label; any of their voxels inside the "
             "volume (T12/L1 at the top edge of the Menezes-Reis field of view) are classified "
-            "from intensity like other tissue" if unlabelled else ""),
+            "from intensity like other tissue"
+            if unlabelled
+            else ""
+        ),
         "grades_given": dict(grades or {}),
         "disc_t2_ms": targets,
         "seed": seed,

@@ -54,7 +54,8 @@ class TrueEffects:
     disc_sd_ms: float = 3.0
     measurement_sd_ms: float = 1.5
     time_fraction: dict[str, float] = field(
-        default_factory=lambda: {"baseline": 0.0, "wk06": 0.5, "wk12": 1.0})
+        default_factory=lambda: {"baseline": 0.0, "wk06": 0.5, "wk12": 1.0}
+    )
     drift_ms: float = -0.5
     base_ms: float = 0.5
     volume_peak_ms: float = 4.0
@@ -63,24 +64,41 @@ class TrueEffects:
     top_aggregated_pfirrmann_ms: float = 2.5
     top_aggregated_pfirrmann_cut: int = 23
     surface_ms: dict[str, float] = field(
-        default_factory=lambda: {"grass": 2.0, "trail": 1.0, "gravel": 0.5, "pavement": 0.0})
+        default_factory=lambda: {"grass": 2.0, "trail": 1.0, "gravel": 0.5, "pavement": 0.0}
+    )
     speed_slope_ms_per_kmh: float = 0.5
     speed_reference_kmh: float = 8.0
     bmi_slope_ms_per_unit: float = 0.0
     sex_ms: float = 0.0
 
-    def runner_effect_ms(self, *, volume_km: float, aggregated_pfirrmann: int, surface: str,
-                         speed_kmh: float, bmi: float) -> float:
+    def runner_effect_ms(
+        self,
+        *,
+        volume_km: float,
+        aggregated_pfirrmann: int,
+        surface: str,
+        speed_kmh: float,
+        bmi: float,
+    ) -> float:
         """Full (12-week) running effect on whole-disc T2 of one runner (ms)."""
         if surface not in self.surface_ms:
-            raise ValueError(f"unknown running surface {surface!r}; known: {sorted(self.surface_ms)}")
+            raise ValueError(
+                f"unknown running surface {surface!r}; known: {sorted(self.surface_ms)}"
+            )
         sweet = self.volume_peak_ms * np.exp(
-            -(((volume_km - self.volume_centre_km) / self.volume_width_km) ** 2))
+            -(((volume_km - self.volume_centre_km) / self.volume_width_km) ** 2)
+        )
         top = self.top_aggregated_pfirrmann_ms * (
-            aggregated_pfirrmann >= self.top_aggregated_pfirrmann_cut)
-        return float(self.base_ms + sweet + top + self.surface_ms[surface]
-                     + self.speed_slope_ms_per_kmh * (speed_kmh - self.speed_reference_kmh)
-                     + self.bmi_slope_ms_per_unit * (bmi - 25.0))
+            aggregated_pfirrmann >= self.top_aggregated_pfirrmann_cut
+        )
+        return float(
+            self.base_ms
+            + sweet
+            + top
+            + self.surface_ms[surface]
+            + self.speed_slope_ms_per_kmh * (speed_kmh - self.speed_reference_kmh)
+            + self.bmi_slope_ms_per_unit * (bmi - 25.0)
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -158,19 +176,27 @@ def participant_truth(participants: pd.DataFrame, effects: TrueEffects, seed: in
         full = 0.0
         if p.group == "run":
             full = effects.runner_effect_ms(
-                volume_km=p.running_volume_km, aggregated_pfirrmann=agg,
-                surface=p.dominant_surface, speed_kmh=p.mean_speed_kmh, bmi=p.bmi)
-        row = {"participant_id": p.participant_id, "group": p.group,
-               "aggregated_pfirrmann": agg,
-               "participant_effect_ms": float(rng.normal(0, effects.participant_sd_ms))}
+                volume_km=p.running_volume_km,
+                aggregated_pfirrmann=agg,
+                surface=p.dominant_surface,
+                speed_kmh=p.mean_speed_kmh,
+                bmi=p.bmi,
+            )
+        row = {
+            "participant_id": p.participant_id,
+            "group": p.group,
+            "aggregated_pfirrmann": agg,
+            "participant_effect_ms": float(rng.normal(0, effects.participant_sd_ms)),
+        }
         for ses in SESSIONS:
             row[f"true_effect_{ses}_ms"] = effects.time_fraction[ses] * full
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def disc_offsets_ms(truth_row: pd.Series, effects: TrueEffects, seed: int, participant_index: int
-                    ) -> dict[str, dict[str, float]]:
+def disc_offsets_ms(
+    truth_row: pd.Series, effects: TrueEffects, seed: int, participant_index: int
+) -> dict[str, dict[str, float]]:
     """Offsets (ms) added to each disc's natural mean T2, by session then level.
 
     Combines the participant effect, a per-disc effect (fixed over sessions), drift, the
@@ -180,11 +206,15 @@ def disc_offsets_ms(truth_row: pd.Series, effects: TrueEffects, seed: int, parti
     disc = {lvl: float(rng.normal(0, effects.disc_sd_ms)) for lvl in LEVELS}
     out = {}
     for ses in SESSIONS:
-        common = (truth_row["participant_effect_ms"]
-                  + effects.drift_ms * effects.time_fraction[ses]
-                  + truth_row[f"true_effect_{ses}_ms"])
-        out[ses] = {lvl: common + disc[lvl] + float(rng.normal(0, effects.measurement_sd_ms))
-                    for lvl in LEVELS}
+        common = (
+            truth_row["participant_effect_ms"]
+            + effects.drift_ms * effects.time_fraction[ses]
+            + truth_row[f"true_effect_{ses}_ms"]
+        )
+        out[ses] = {
+            lvl: common + disc[lvl] + float(rng.normal(0, effects.measurement_sd_ms))
+            for lvl in LEVELS
+        }
     return out
 
 

@@ -52,21 +52,27 @@ TISSUES: dict[Tissue, TissueProperties] = {
     # Disc tissue is parameterised by grade (see DISC_GRADES); these are grade-2 values.
     Tissue.NUCLEUS: TissueProperties(t1_ms=1200.0, t2_ms=129.0, pd=0.9, color="#ffffff"),
     Tissue.ANNULUS: TissueProperties(t1_ms=1000.0, t2_ms=55.0, pd=0.72, color="#c0c0c0"),
-    Tissue.MARROW: TissueProperties(t1_ms=550.0, t2_ms=70.0, pd=0.8, texture_sd=0.06,
-                                    color="#cd853f"),
+    Tissue.MARROW: TissueProperties(
+        t1_ms=550.0, t2_ms=70.0, pd=0.8, texture_sd=0.06, color="#cd853f"
+    ),
     Tissue.ENDPLATE: TissueProperties(t1_ms=800.0, t2_ms=12.0, pd=0.15, color="#404040"),
-    Tissue.POSTERIOR_ELEMENTS: TissueProperties(t1_ms=550.0, t2_ms=45.0, pd=0.55,
-                                                texture_sd=0.08, color="#a0522d"),
-    Tissue.MUSCLE: TissueProperties(t1_ms=1100.0, t2_ms=35.0, pd=0.7, texture_sd=0.05,
-                                    color="#b22222"),
-    Tissue.FAT: TissueProperties(t1_ms=300.0, t2_ms=110.0, pd=0.9, texture_sd=0.04,
-                                 color="#f0e68c"),
-    Tissue.SOFT_TISSUE: TissueProperties(t1_ms=900.0, t2_ms=50.0, pd=0.7, texture_sd=0.15,
-                                         color="#8fbc8f"),
+    Tissue.POSTERIOR_ELEMENTS: TissueProperties(
+        t1_ms=550.0, t2_ms=45.0, pd=0.55, texture_sd=0.08, color="#a0522d"
+    ),
+    Tissue.MUSCLE: TissueProperties(
+        t1_ms=1100.0, t2_ms=35.0, pd=0.7, texture_sd=0.05, color="#b22222"
+    ),
+    Tissue.FAT: TissueProperties(
+        t1_ms=300.0, t2_ms=110.0, pd=0.9, texture_sd=0.04, color="#f0e68c"
+    ),
+    Tissue.SOFT_TISSUE: TissueProperties(
+        t1_ms=900.0, t2_ms=50.0, pd=0.7, texture_sd=0.15, color="#8fbc8f"
+    ),
     Tissue.VESSEL: TissueProperties(t1_ms=1500.0, t2_ms=150.0, pd=0.05, color="#800000"),
     Tissue.LIGAMENT: TissueProperties(t1_ms=800.0, t2_ms=15.0, pd=0.3, color="#2f4f4f"),
-    Tissue.SACRAL_REMNANT_DISC: TissueProperties(t1_ms=1000.0, t2_ms=40.0, pd=0.55,
-                                                 color="#708090"),
+    Tissue.SACRAL_REMNANT_DISC: TissueProperties(
+        t1_ms=1000.0, t2_ms=40.0, pd=0.55, color="#708090"
+    ),
     Tissue.CORTEX: TissueProperties(t1_ms=800.0, t2_ms=10.0, pd=0.1, color="#303030"),
 }
 

@@ -46,8 +46,17 @@ from t2quant.synth.study import (
 from t2quant.synth.tissues import TISSUES, Tissue
 
 BIDS_VERSION = "1.10.0"
-PARTICIPANT_COLUMNS = ("participant_id", "group", "sex", "age", "bmi", "running_volume_km",
-                       "running_volume_6_12_km", "mean_speed_kmh", "dominant_surface")
+PARTICIPANT_COLUMNS = (
+    "participant_id",
+    "group",
+    "sex",
+    "age",
+    "bmi",
+    "running_volume_km",
+    "running_volume_6_12_km",
+    "mean_speed_kmh",
+    "dominant_surface",
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,9 @@ def session_stem(participant_id: str, session: str) -> str:
     return f"{participant_id}_ses-{session}"
 
 
-def write_synthetic_study(out: str | Path, settings: StudySettings = StudySettings(), *,
-                          jobs: int = 1) -> pd.DataFrame:
+def write_synthetic_study(
+    out: str | Path, settings: StudySettings = StudySettings(), *, jobs: int = 1
+) -> pd.DataFrame:
     """Simulate and write a whole study; returns the ground-truth disc table.
 
     Raises
@@ -84,8 +94,10 @@ def write_synthetic_study(out: str | Path, settings: StudySettings = StudySettin
     participants = draw_participants(settings.n_participants, settings.seed)
     truth = participant_truth(participants, settings.effects, settings.seed)
     _write_dataset_files(out, participants, truth, settings)
-    tasks = [(out, participants.iloc[i].to_dict(), truth.iloc[i].to_dict(), i, settings)
-             for i in range(len(participants))]
+    tasks = [
+        (out, participants.iloc[i].to_dict(), truth.iloc[i].to_dict(), i, settings)
+        for i in range(len(participants))
+    ]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             frames = list(pool.map(_write_participant, *zip(*tasks, strict=True)))
@@ -103,12 +115,14 @@ def _check_settings(path: Path, settings: StudySettings) -> None:
         if found != wanted:
             raise FileExistsError(
                 f"{path.parent.parent.parent} holds a synthetic study made with other settings "
-                f"({path}); write to a new folder or delete it")
+                f"({path}); write to a new folder or delete it"
+            )
     write_json(wanted, path)
 
 
-def _write_participant(out: Path, p: dict, truth: dict, index: int,
-                       settings: StudySettings) -> pd.DataFrame:
+def _write_participant(
+    out: Path, p: dict, truth: dict, index: int, settings: StudySettings
+) -> pd.DataFrame:
     pid = p["participant_id"]
     offsets = disc_offsets_ms(pd.Series(truth), settings.effects, settings.seed, index)
     rng = np.random.default_rng([settings.seed, 4, index])
@@ -122,9 +136,14 @@ def _write_participant(out: Path, p: dict, truth: dict, index: int,
             frames.append(read_tsv(table_path))
             continue
         phantom = make_spine_phantom(
-            seed=p["anatomy_seed"], grades=p["grades"], protocol=settings.protocol,
-            disc_t2_offset_ms=offsets[ses], fat_thickness_mm=fat, size_scale=size,
-            session_seed=p["anatomy_seed"] + 1000 * (k + 1))
+            seed=p["anatomy_seed"],
+            grades=p["grades"],
+            protocol=settings.protocol,
+            disc_t2_offset_ms=offsets[ses],
+            fat_thickness_mm=fat,
+            size_scale=size,
+            session_seed=p["anatomy_seed"] + 1000 * (k + 1),
+        )
         table = _session_truth(phantom, pid, ses, truth[f"true_effect_{ses}_ms"])
         _write_session(out, pid, ses, phantom, settings, int(session_seeds[k]))
         write_tsv(table, table_path)
@@ -144,25 +163,35 @@ def _session_truth(phantom: SpinePhantom, pid: str, ses: str, effect_ms: float) 
         n = int(mask.sum())
         nucleus = mask & (phantom.tissue == Tissue.NUCLEUS)
         annulus = mask & (phantom.tissue == Tissue.ANNULUS)
-        rows.append({
-            "participant_id": pid, "session": ses, "level": level,
-            "pfirrmann_true": phantom.grades.get(level),
-            "t2_true_ms": float(phantom.t2_ms[mask].mean()) if n else np.nan,
-            "nucleus_t2_true_ms": float(phantom.t2_ms[nucleus].mean()) if nucleus.any() else np.nan,
-            "annulus_t2_true_ms": float(phantom.t2_ms[annulus].mean()) if annulus.any() else np.nan,
-            "disc_voxels": n,
-            "disc_volume_mm3": n * voxel_mm3,
-            "true_effect_ms": effect_ms,
-            "qc_reason": "" if n else "outside field of view",
-        })
+        rows.append(
+            {
+                "participant_id": pid,
+                "session": ses,
+                "level": level,
+                "pfirrmann_true": phantom.grades.get(level),
+                "t2_true_ms": float(phantom.t2_ms[mask].mean()) if n else np.nan,
+                "nucleus_t2_true_ms": float(phantom.t2_ms[nucleus].mean())
+                if nucleus.any()
+                else np.nan,
+                "annulus_t2_true_ms": float(phantom.t2_ms[annulus].mean())
+                if annulus.any()
+                else np.nan,
+                "disc_voxels": n,
+                "disc_volume_mm3": n * voxel_mm3,
+                "true_effect_ms": effect_ms,
+                "qc_reason": "" if n else "outside field of view",
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _write_session(out: Path, pid: str, ses: str, phantom: SpinePhantom,
-                   settings: StudySettings, seed: int) -> None:
+def _write_session(
+    out: Path, pid: str, ses: str, phantom: SpinePhantom, settings: StudySettings, seed: int
+) -> None:
     proto = settings.protocol
-    acq = simulate_mese(phantom, proto, snr=settings.snr, seed=seed,
-                        psf_fwhm_vox=settings.psf_fwhm_vox)
+    acq = simulate_mese(
+        phantom, proto, snr=settings.snr, seed=seed, psf_fwhm_vox=settings.psf_fwhm_vox
+    )
     t2w = simulate_t2w(phantom, proto, seed=seed, psf_fwhm_vox=settings.psf_fwhm_vox)
     stem = session_stem(pid, ses)
     anat = out / pid / f"ses-{ses}" / "anat"
@@ -176,78 +205,150 @@ def _write_session(out: Path, pid: str, ses: str, phantom: SpinePhantom,
     for n, te in enumerate(acq.te_ms, start=1):
         echo = np.clip(np.rint(acq.echoes[..., n - 1]), 0, 65535).astype(np.uint16)
         save_nifti(echo, acq.affine, anat / f"{stem}_echo-{n}_MESE.nii.gz")
-        write_json({**common, "EchoTime": round(float(te) / 1000.0, 6),
-                    "FlipAngle": proto.excite_deg,
-                    "PulseSequenceType": "Multi-echo spin echo (CPMG)",
-                    "SeriesDescription": f"MESE {proto.n_echoes} echoes, ESP {proto.esp_ms} ms"},
-                   anat / f"{stem}_echo-{n}_MESE.json")
-    save_nifti(np.clip(np.rint(t2w), 0, 65535).astype(np.uint16), acq.affine,
-               anat / f"{stem}_T2w.nii.gz")
-    write_json({**common, "RepetitionTime": proto.t2w_tr_ms / 1000.0,
-                "EchoTime": proto.t2w_te_ms / 1000.0, "PulseSequenceType": "Fast spin echo"},
-               anat / f"{stem}_T2w.json")
+        write_json(
+            {
+                **common,
+                "EchoTime": round(float(te) / 1000.0, 6),
+                "FlipAngle": proto.excite_deg,
+                "PulseSequenceType": "Multi-echo spin echo (CPMG)",
+                "SeriesDescription": f"MESE {proto.n_echoes} echoes, ESP {proto.esp_ms} ms",
+            },
+            anat / f"{stem}_echo-{n}_MESE.json",
+        )
+    save_nifti(
+        np.clip(np.rint(t2w), 0, 65535).astype(np.uint16), acq.affine, anat / f"{stem}_T2w.nii.gz"
+    )
+    write_json(
+        {
+            **common,
+            "RepetitionTime": proto.t2w_tr_ms / 1000.0,
+            "EchoTime": proto.t2w_te_ms / 1000.0,
+            "PulseSequenceType": "Fast spin echo",
+        },
+        anat / f"{stem}_T2w.json",
+    )
     truth = _truth_anat(out, pid, ses)
-    save_nifti(phantom.t2_ms / 1000.0, acq.affine, truth / f"{stem}_desc-true_T2map.nii.gz",
-               dtype=np.float32)
-    write_json({"Units": "s", "EstimationAlgorithm": "ground truth: input of the simulation",
-                "Description": "True T2 at each voxel centre, in seconds (BIDS)."},
-               truth / f"{stem}_desc-true_T2map.json")
+    save_nifti(
+        phantom.t2_ms / 1000.0,
+        acq.affine,
+        truth / f"{stem}_desc-true_T2map.nii.gz",
+        dtype=np.float32,
+    )
+    write_json(
+        {
+            "Units": "s",
+            "EstimationAlgorithm": "ground truth: input of the simulation",
+            "Description": "True T2 at each voxel centre, in seconds (BIDS).",
+        },
+        truth / f"{stem}_desc-true_T2map.json",
+    )
     save_nifti(phantom.pd, acq.affine, truth / f"{stem}_desc-true_PDmap.nii.gz", dtype=np.float32)
-    write_json({"Units": "arbitrary", "Description": "Proton density relative to water."},
-               truth / f"{stem}_desc-true_PDmap.json")
+    write_json(
+        {"Units": "arbitrary", "Description": "Proton density relative to water."},
+        truth / f"{stem}_desc-true_PDmap.json",
+    )
     save_nifti(acq.b1, acq.affine, truth / f"{stem}_TB1map.nii.gz", dtype=np.float32)
-    write_json({"Units": "fraction of nominal flip angle",
-                "Description": "Transmit scale: refocusing angle = 180 deg x value."},
-               truth / f"{stem}_TB1map.json")
-    save_nifti(phantom.discs, acq.affine, truth / f"{stem}_desc-discs_dseg.nii.gz",
-               dtype=np.int16)
-    save_nifti(phantom.tissue, acq.affine, truth / f"{stem}_desc-tissue_dseg.nii.gz",
-               dtype=np.int16)
+    write_json(
+        {
+            "Units": "fraction of nominal flip angle",
+            "Description": "Transmit scale: refocusing angle = 180 deg x value.",
+        },
+        truth / f"{stem}_TB1map.json",
+    )
+    save_nifti(phantom.discs, acq.affine, truth / f"{stem}_desc-discs_dseg.nii.gz", dtype=np.int16)
+    save_nifti(
+        phantom.tissue, acq.affine, truth / f"{stem}_desc-tissue_dseg.nii.gz", dtype=np.int16
+    )
 
 
 def disc_lookup_table() -> pd.DataFrame:
     """BIDS ``dseg.tsv`` lookup of the project's disc labels."""
     names = [*LEVELS, "L5/L6", "L6/S1"]
-    return pd.DataFrame({"index": [LEVEL_INDEX[n] for n in names], "name": names,
-                         "abbreviation": [ABBREVIATIONS[n] for n in names],
-                         "color": [LEVEL_COLORS[n] for n in names]})
+    return pd.DataFrame(
+        {
+            "index": [LEVEL_INDEX[n] for n in names],
+            "name": names,
+            "abbreviation": [ABBREVIATIONS[n] for n in names],
+            "color": [LEVEL_COLORS[n] for n in names],
+        }
+    )
 
 
 def tissue_lookup_table() -> pd.DataFrame:
     """BIDS ``dseg.tsv`` lookup of the ground-truth tissue codes."""
-    return pd.DataFrame({"index": [int(t) for t in Tissue], "name": [t.name.lower() for t in Tissue],
-                         "color": [TISSUES[t].color for t in Tissue]})
+    return pd.DataFrame(
+        {
+            "index": [int(t) for t in Tissue],
+            "name": [t.name.lower() for t in Tissue],
+            "color": [TISSUES[t].color for t in Tissue],
+        }
+    )
 
 
-def _write_dataset_files(out: Path, participants: pd.DataFrame, truth: pd.DataFrame,
-                         settings: StudySettings) -> None:
-    generated = [{"Name": "t2quant", "Version": __version__,
-                  "Description": "t2quant synth-study: simulated lumbar MESE study"}]
-    write_json({"Name": "t2quant synthetic lumbar MESE study", "BIDSVersion": BIDS_VERSION,
-                "DatasetType": "raw", "License": "CC0", "GeneratedBy": generated,
-                "HowToAcknowledge": "Baseline Pfirrmann grade distributions follow the SPIDER "
-                "gradings (van der Graaf et al., Scientific Data 2024, CC BY 4.0)."},
-               out / "dataset_description.json")
+def _write_dataset_files(
+    out: Path, participants: pd.DataFrame, truth: pd.DataFrame, settings: StudySettings
+) -> None:
+    generated = [
+        {
+            "Name": "t2quant",
+            "Version": __version__,
+            "Description": "t2quant synth-study: simulated lumbar MESE study",
+        }
+    ]
+    write_json(
+        {
+            "Name": "t2quant synthetic lumbar MESE study",
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "raw",
+            "License": "CC0",
+            "GeneratedBy": generated,
+            "HowToAcknowledge": "Baseline Pfirrmann grade distributions follow the SPIDER "
+            "gradings (van der Graaf et al., Scientific Data 2024, CC BY 4.0).",
+        },
+        out / "dataset_description.json",
+    )
     (out / "README").write_text(
         "Synthetic lumbar-spine multi-echo spin-echo study written by t2quant synth-study.\n"
-        "Ground truth (true T2 maps, labels, grades, effects) is in derivatives/groundtruth.\n")
+        "Ground truth (true T2 maps, labels, grades, effects) is in derivatives/groundtruth.\n"
+    )
     write_tsv(participants[list(PARTICIPANT_COLUMNS)], out / "participants.tsv")
     write_json(_participants_sidecar(), out / "participants.json")
-    sessions = pd.DataFrame({"session_id": [f"ses-{s}" for s in SESSIONS],
-                             "weeks": [SESSION_WEEKS[s] for s in SESSIONS]})
+    sessions = pd.DataFrame(
+        {
+            "session_id": [f"ses-{s}" for s in SESSIONS],
+            "weeks": [SESSION_WEEKS[s] for s in SESSIONS],
+        }
+    )
     for pid in participants["participant_id"]:
         write_tsv(sessions, out / pid / f"{pid}_sessions.tsv")
     gt = out / "derivatives" / "groundtruth"
-    write_json({"Name": "t2quant synthetic ground truth", "BIDSVersion": BIDS_VERSION,
-                "DatasetType": "derivative", "GeneratedBy": generated,
-                "SourceDatasets": [{"URL": "../.."}]}, gt / "dataset_description.json")
-    write_json({"model": "see t2quant.synth.study module docstring",
-                "sessions_weeks": SESSION_WEEKS, **settings.effects.as_dict()},
-               gt / "effects.json")
-    grades = pd.DataFrame([{"participant_id": pid,
-                            **{f"pfirrmann_{ABBREVIATIONS[lvl]}": v for lvl, v in g.items()}}
-                           for pid, g in
-                           zip(participants.participant_id, participants.grades, strict=True)])
+    write_json(
+        {
+            "Name": "t2quant synthetic ground truth",
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "derivative",
+            "GeneratedBy": generated,
+            "SourceDatasets": [{"URL": "../.."}],
+        },
+        gt / "dataset_description.json",
+    )
+    write_json(
+        {
+            "model": "see t2quant.synth.study module docstring",
+            "sessions_weeks": SESSION_WEEKS,
+            **settings.effects.as_dict(),
+        },
+        gt / "effects.json",
+    )
+    grades = pd.DataFrame(
+        [
+            {
+                "participant_id": pid,
+                **{f"pfirrmann_{ABBREVIATIONS[lvl]}": v for lvl, v in g.items()},
+            }
+            for pid, g in zip(participants.participant_id, participants.grades, strict=True)
+        ]
+    )
     write_tsv(truth.merge(grades, on="participant_id"), gt / "participants_truth.tsv")
     write_tsv(disc_lookup_table(), gt / "desc-discs_dseg.tsv")
     write_tsv(tissue_lookup_table(), gt / "desc-tissue_dseg.tsv")
@@ -255,16 +356,24 @@ def _write_dataset_files(out: Path, participants: pd.DataFrame, truth: pd.DataFr
 
 def _participants_sidecar() -> dict:
     return {
-        "group": {"Description": "trial arm", "Levels": {"run": "run-walk programme",
-                                                          "control": "waitlist control"}},
+        "group": {
+            "Description": "trial arm",
+            "Levels": {"run": "run-walk programme", "control": "waitlist control"},
+        },
         "sex": {"Description": "sex", "Levels": {"F": "female", "M": "male"}},
         "age": {"Description": "age at baseline", "Units": "year"},
         "bmi": {"Description": "body-mass index", "Units": "kg/m^2"},
-        "running_volume_km": {"Description": "cumulative running volume, weeks 0-12",
-                              "Units": "km"},
-        "running_volume_6_12_km": {"Description": "cumulative running volume, weeks 6-12",
-                                   "Units": "km"},
+        "running_volume_km": {
+            "Description": "cumulative running volume, weeks 0-12",
+            "Units": "km",
+        },
+        "running_volume_6_12_km": {
+            "Description": "cumulative running volume, weeks 6-12",
+            "Units": "km",
+        },
         "mean_speed_kmh": {"Description": "mean running speed", "Units": "km/h"},
-        "dominant_surface": {"Description": "surface run on most",
-                             "Levels": {s: s for s in ("grass", "gravel", "pavement", "trail")}},
+        "dominant_surface": {
+            "Description": "surface run on most",
+            "Levels": {s: s for s in ("grass", "gravel", "pavement", "trail")},
+        },
     }
