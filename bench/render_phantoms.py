@@ -45,12 +45,16 @@ def main() -> None:
         echo = simulate_mese(ph, CLINICAL, seed=col).echoes[:, :, mid, 3]
         for row, (img, label) in enumerate(((t2w, "T2w FSE"), (echo, "MESE echo 4 (40 ms)"))):
             ax = axes[row, col]
-            ax.imshow(img.T, cmap="gray", vmin=0, vmax=np.percentile(img, 99.7),
-                      interpolation="nearest")
+            ax.imshow(
+                img.T, cmap="gray", vmin=0, vmax=np.percentile(img, 99.7), interpolation="nearest"
+            )
             ax.set_title(f"{title}\n{label}" if row == 0 else label, fontsize=9)
             ax.axis("off")
-    fig.suptitle("t2quant synthetic lumbar phantom, mid-sagittal (anterior left, superior up); "
-                 "0.8 mm in plane, 4 mm slices", fontsize=11)
+    fig.suptitle(
+        "t2quant synthetic lumbar phantom, mid-sagittal (anterior left, superior up); "
+        "0.8 mm in plane, 4 mm slices",
+        fontsize=11,
+    )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=90)

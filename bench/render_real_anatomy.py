@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -60,16 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     phantom = make_real_anatomy_phantom(t2w, labels, voxel_mm=(1.0, 1.0, 1.0), axcodes="IPR")
     t_build = time.perf_counter() - t0
     x = args.slice if args.slice is not None else round(np.argwhere(labels > 0)[:, 2].mean())
-    # Simulate only a slab around the shown plane (the simulation is per voxel).
+    # Simulate only a slab around the shown plane (the simulation is per voxel); the slab's
+    # affine starts at its first slice so the B1 field is sampled where the slab lies.
     lo, hi = max(0, x - 3), min(t2w.shape[2], x + 4)
-    from dataclasses import replace
-
-    slab = replace(
-        phantom,
-        **{
-            k: getattr(phantom, k)[:, :, lo:hi] for k in ("tissue", "discs", "t2_ms", "t1_ms", "pd")
-        },
-    )
+    affine = phantom.affine.copy()
+    affine[:3, 3] = phantom.affine[:3, :3] @ np.array([0.0, 0.0, lo]) + phantom.affine[:3, 3]
+    maps = ("tissue", "discs", "t2_ms", "t1_ms", "pd")
+    slab = replace(phantom, affine=affine, **{k: getattr(phantom, k)[:, :, lo:hi] for k in maps})
     protocol = Protocol(n_echoes=12, esp_ms=10.0)
     t0 = time.perf_counter()
     mese = simulate_mese(slab, protocol, snr=args.snr, seed=1, psf_fwhm_vox=(1.0, 1.0, 1.0))
@@ -79,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     codes = sorted(TISSUES)
     cmap = ListedColormap([TISSUES[c].color for c in codes])
-    fig, axes = plt.subplots(1, 5, figsize=(20, 5.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 5, figsize=(20, 5.0), constrained_layout=True)
     img = sagittal(t2w.astype(float), x)
     axes[0].imshow(img, cmap="gray", vmin=0, vmax=np.percentile(img, 99.5))
     axes[0].set_title("real T2w (FSE, 1.5 T)")

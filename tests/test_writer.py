@@ -147,3 +147,55 @@ def test_cli_writes_a_study_and_rejects_bad_arguments(tmp_path, capsys):
         == 2
     )
     assert "other settings" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_cli_simulates_a_session_on_the_real_anatomy(shared_data, tmp_path, capsys):
+    real = shared_data / "real" / "menezes-reis-ivd-11"
+    out = tmp_path / "real"
+    code = main(
+        [
+            "synth-real",
+            str(real / "T2w.nii.gz"),
+            str(real / "discs_manual.nii.gz"),
+            "-o",
+            str(out),
+            "--orientation",
+            "IPR",
+            "--n-echoes",
+            "8",
+        ]
+    )
+    assert code == 0
+    assert "L5/S1" in capsys.readouterr().out
+    anat = out / "sub-real/ses-baseline/anat"
+    assert len(list(anat.glob("*_MESE.nii.gz"))) == 8
+    te = json.loads((anat / "sub-real_ses-baseline_echo-8_MESE.json").read_text())["EchoTime"]
+    assert te == pytest.approx(0.080)
+    img = nib.load(anat / "sub-real_ses-baseline_echo-1_MESE.nii.gz")
+    assert nib.aff2axcodes(img.affine) == ("I", "P", "R")
+    gt = out / "derivatives/groundtruth/sub-real/ses-baseline/anat"
+    table = read_tsv(gt / "sub-real_ses-baseline_desc-truth_discs.tsv").set_index("level")
+    manual = np.asarray(nib.load(real / "discs_manual.nii.gz").dataobj)
+    assert table.loc["L5/S1", "disc_voxels"] == (manual == 1).sum()
+    assert table.loc["L1/L2", "disc_voxels"] == (manual == 5).sum()
+    assert table.loc["T12/L1", "qc_reason"] == "not labelled in the source segmentation"
+    labels = np.asarray(nib.load(gt / "sub-real_ses-baseline_desc-discs_dseg.nii.gz").dataobj)
+    t2 = 1000.0 * np.asarray(nib.load(gt / "sub-real_ses-baseline_desc-true_T2map.nii.gz").dataobj)
+    assert table.loc["L4/L5", "t2_true_ms"] == pytest.approx(t2[labels == 6].mean(), rel=1e-5)
+
+
+def test_cli_names_a_missing_input_file(tmp_path, capsys):
+    code = main(
+        [
+            "synth-real",
+            str(tmp_path / "none.nii.gz"),
+            str(tmp_path / "none2.nii.gz"),
+            "-o",
+            str(tmp_path / "o"),
+            "--orientation",
+            "IPR",
+        ]
+    )
+    assert code == 2
+    assert "none.nii.gz: no such file" in capsys.readouterr().err

@@ -1,11 +1,12 @@
 """A ground-truth phantom built on a real lumbar T2-weighted MRI and its manual disc masks.
 
-The geometric phantom (:mod:`t2quant.synth.phantom`) draws idealised anatomy. This module
-keeps the anatomy of a real scan instead: the voxel grid, the shapes of the discs, vertebrae,
-thecal sac and soft tissue, and their texture come from a real sagittal T2-weighted image,
-and only the relaxation properties are assigned. The result is a
-:class:`~t2quant.synth.phantom.SpinePhantom`, so :func:`~t2quant.synth.acquisition.simulate_mese`
-and the rest of the pipeline run on it unchanged.
+The geometric phantom (:mod:`t2quant.synth.phantom`) draws idealised anatomy. This module keeps
+the anatomy of a real scan instead: the voxel grid, the shapes of the discs, vertebrae, thecal
+sac and soft tissue, and their texture come from a real sagittal T2-weighted image, and only
+the relaxation properties are assigned. The result is a
+:class:`~t2quant.synth.phantom.SpinePhantom`, so
+:func:`~t2quant.synth.acquisition.simulate_mese` and the rest of the pipeline run on it
+unchanged.
 
 Data
 ----
@@ -21,57 +22,64 @@ volume). The core function does no file I/O: it takes arrays.
 
 How tissue is derived (everything that is not a labelled disc)
 --------------------------------------------------------------
-1. Body versus air. The image is smoothed (Gaussian, sigma 2 mm) and thresholded at the Otsu
-   threshold of its log intensity; the largest dark connected region that touches the array
-   border is air, everything else (with its holes filled) is body. Air gets
-   ``Tissue.BACKGROUND`` (proton density 0). Limits: needs air darker than tissue after
-   smoothing and a continuous skin line; in this volume the air noise floor (~75) is brighter
-   than cortical bone (~30), so a plain threshold would not work, but connectivity does.
-   Bowel gas not connected to the outside air stays "body" (dark class).
+1. Body versus air. The image is smoothed (Gaussian, sigma 2 mm) and thresholded at the lower
+   of the two three-class multi-Otsu thresholds of its log intensity. Of the dark connected
+   regions that touch the array border and are large (at least 1% of the voxels and a quarter
+   of the largest such region), the one with the lowest median smoothed intensity is air;
+   everything else, with its holes filled, is body, except that voxels within 3 mm of the air
+   whose lightly smoothed intensity is below the threshold are air too (this trims the skin rim
+   that the smoothing spreads into the air). Air gets ``Tissue.BACKGROUND`` (proton density 0).
+   Limits: needs air darker than the surrounding tissue after smoothing, a continuous skin line
+   and a sizeable air region; in this volume the air noise floor (~75) is brighter than
+   cortical bone (~30), so a plain threshold would not work, but connectivity does. Bowel gas
+   not connected to the outside air stays "body" (dark class).
 2. Four intensity classes. The body voxels outside the disc masks are split by a four-class
    multi-Otsu threshold of the lightly smoothed (sigma 0.7 mm) log intensity: dark -> cortex,
    ligament, endplate, flow voids (``Tissue.LIGAMENT``; ``Tissue.ENDPLATE`` within 3 mm of a
-   labelled disc); muscle-like -> ``Tissue.MUSCLE``; intermediate -> vertebral marrow
-   (``Tissue.MARROW``); bright -> fat and fluid (``Tissue.FAT``). No bias-field correction is
-   done (this scan shows little shading); intensity alone cannot tell apart tissues of equal
-   T2w brightness, so e.g. abdominal viscera land in the muscle or marrow classes, the
-   posterior elements in marrow, and an unlabelled disc (T12/L1) in whatever class its
-   brightness falls into.
-3. CSF. Within the bright class a second Otsu threshold keeps the brightest voxels
-   (CSF is brighter than epidural fat here: ~500 versus ~340). Seeds are the first such voxels
-   met on short rays cast posteriorly from each labelled disc's centre; the CSF is the part of
-   the brightest voxels connected to the seeds after a morphological opening (3 mm ball,
-   which cuts the thin bridges into foraminal and epidural fat), regrown by 4 mm inside the
-   brightest voxels and then by 1.5 mm into the bright class (its partial-volume rim), and kept within 0.35 disc widths of the discs'
-   lateral centre (the vertebral canal). Non-CSF voxels enclosed by CSF in a sagittal plane
-   (conus, cauda equina roots) become ``Tissue.CORD``. Limits: root sleeves and foraminal
-   fluid near the canal may be included, CSF pockets cut off by the opening or lying beyond
-   the lateral limit are left as fat, and the tip of the thecal sac thinner than the opening
-   ball is lost. If no seed is found there is no CSF (``notes["csf_voxels"] == 0``).
+   labelled disc, which also catches the longitudinal ligaments along the disc margins);
+   muscle-like -> ``Tissue.MUSCLE``; intermediate -> vertebral marrow (``Tissue.MARROW``);
+   bright -> fat and fluid (``Tissue.FAT``). No bias-field correction is done (this scan shows
+   little shading); intensity alone cannot tell apart tissues of equal T2w brightness, so e.g.
+   abdominal viscera land in the muscle or marrow classes, the posterior elements in marrow,
+   vertebral bodies (whose marrow straddles the muscle/marrow threshold in this scan) become a
+   mosaic of the two classes, and an unlabelled disc (T12/L1) falls in whatever class its
+   brightness gives.
+3. CSF. Within the bright class a second Otsu threshold keeps the brightest voxels (CSF is
+   brighter than epidural fat here: ~500 versus ~340). Seeds are the first such voxels met on
+   short rays cast posteriorly from each labelled disc's centre; the CSF is the part of the
+   brightest voxels connected to the seeds after a morphological opening (3 mm ball, which cuts
+   the thin bridges into foraminal and epidural fat), regrown by 4 mm inside the brightest
+   voxels and then by 1.5 mm into the bright class (its partial-volume rim), and kept within
+   0.35 disc widths of the discs' lateral centre (the vertebral canal). Non-CSF voxels enclosed
+   by CSF in a sagittal plane (conus, cauda equina roots) become ``Tissue.CORD``. Limits: root
+   sleeves and foraminal fluid near the canal may be included, CSF pockets cut off by the
+   opening or lying beyond the lateral limit are left as fat, and the tip of the thecal sac
+   thinner than the opening ball is lost. If no seed is found there is no CSF
+   (``notes["csf_voxels"] == 0``).
 
 Relaxation properties. Each class takes T1, T2 and proton density from
-:data:`~t2quant.synth.tissues.TISSUES`, and T2 and proton density are modulated smoothly by
-the voxel's brightness relative to its class median, ``u = log(I / median_class(I))`` clipped
-to +-0.7: ``T2 = T2_class * exp(0.35 u)`` and ``pd = pd_class * exp(0.3 u)`` (capped at 1),
-so brighter T2w means longer T2 within a class and the anatomy's texture carries into the
-simulated echoes. The modulation is a texture device, not a measurement: T2w brightness
-also reflects proton density, coil sensitivity and partial volume, and T2 varies by at most
--22%..+28% around the class value. Class boundaries are hard, so T2 can jump between
-neighbouring voxels of different classes; T1 is constant per class.
+:data:`~t2quant.synth.tissues.TISSUES`, and T2 and proton density are modulated smoothly by the
+voxel's brightness relative to its class median, ``u = log(I / median_class(I))`` clipped to
++-0.7: ``T2 = T2_class * exp(0.35 u)`` and ``pd = pd_class * exp(0.3 u)`` (capped at 1), so
+brighter T2w means longer T2 within a class and the anatomy's texture carries into the
+simulated echoes. The modulation is a texture device, not a measurement: T2w brightness also
+reflects proton density, coil sensitivity and partial volume; T2 varies by at most -22%..+28%
+and proton density by -19%..+23% around the class value. Class boundaries are hard, so T2 can
+jump between neighbouring voxels of different classes; T1 is constant per class.
 
 Discs. Voxels of the manual masks become nucleus or annulus with T2 from the Pfirrmann-grade
-model (:func:`~t2quant.synth.tissues.disc_appearance`): a voxel's relative brightness
-``w`` in its disc (its smoothed intensity between the disc's 5th and 95th percentiles, clipped
+model (:func:`~t2quant.synth.tissues.disc_appearance`): a voxel's relative brightness ``w`` in
+its disc (its lightly smoothed intensity between the disc's 5th and 95th percentiles, clipped
 to 0..1) blends the nucleus T2 (``w = 1``) with the annulus T2, which runs from the posterior
 to the anterior annulus value along the disc's anterior-posterior extent; the result is
 multiplied by :func:`~t2quant.synth.tissues.level_t2_factor`. ``w >= 0.5`` is nucleus. Proton
 density and T1 blend the same way. So every disc voxel's T2 lies between the grade's annulus
 and nucleus values (times the level factor), and the bright centre of each real disc is its
-nucleus. The disc shape is the real one whatever the grade: a grade sets T2 and proton
-density only, not disc height, bulge or the intranuclear band. Default grades describe a
-healthy young volunteer: 1 at L1/L2, L2/L3 and L3/L4, 2 at L4/L5 and L5/S1 (no grades come
-with the data). ``disc_t2_ms`` rescales a disc's T2 pattern so that the mean of the true T2
-map over its mask equals the target exactly.
+nucleus. The disc shape is the real one whatever the grade: a grade sets T2 and proton density
+only, not disc height, bulge or the intranuclear band. Default grades describe a healthy young
+volunteer: 1 at L1/L2, L2/L3 and L3/L4, 2 at L4/L5 and L5/S1 (no grades come with the data).
+``disc_t2_ms`` rescales a disc's T2 pattern so that the mean of the true T2 map over its mask
+equals the target exactly.
 """
 
 from __future__ import annotations
@@ -209,12 +217,13 @@ def _world(idx: np.ndarray, affine: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- tissue classes
 
 
-def _body_mask(img: np.ndarray, vox: np.ndarray) -> np.ndarray:
+def _body_mask(img: np.ndarray, light: np.ndarray, vox: np.ndarray) -> np.ndarray:
     smooth = ndi.gaussian_filter(img, _BODY_SMOOTH_MM / vox)
     logs = np.log1p(np.maximum(smooth, 0.0))
-    if np.ptp(logs) == 0:
+    if np.unique(logs[:: max(1, logs.size // 4096)]).size < 3:
         return np.ones(img.shape, bool)
-    low = logs < threshold_otsu(logs)
+    threshold = threshold_multiotsu(logs, classes=3)[0]
+    low = logs < threshold
     lab, n = ndi.label(low)
     if n == 0:
         return np.ones(img.shape, bool)
@@ -229,9 +238,18 @@ def _body_mask(img: np.ndarray, vox: np.ndarray) -> np.ndarray:
     touching = touching[touching > 0]
     if touching.size == 0:
         return np.ones(img.shape, bool)
+    # Air: the darkest large dark region touching the border (a large tissue region such as
+    # muscle can also fall below the threshold but is brighter than air, while a dark band of
+    # cortex or vessel touching the border is small next to the air).
     sizes = ndi.sum_labels(np.ones(img.shape), lab, touching)
-    air = lab == touching[int(np.argmax(sizes))]
-    return ndi.binary_fill_holes(~air)
+    medians = ndi.median(smooth, lab, touching)
+    large = sizes >= max(0.25 * sizes.max(), 0.01 * img.size)
+    pick = touching[large][int(np.argmin(np.asarray(medians)[large]))]
+    body = ndi.binary_fill_holes(lab != pick)
+    # The smoothing spreads the skin into the air: within 3 mm of the air, voxels whose lightly
+    # smoothed intensity is below the threshold are air too.
+    rim = body & ndi.binary_dilation(~body, _ellipsoid(1.5 * _BODY_SMOOTH_MM, vox))
+    return body & ~(rim & (np.log1p(light) < threshold))
 
 
 def _csf_seeds(
@@ -342,8 +360,8 @@ def segment_tissues(
     """
     vox = _voxel_sizes(voxel_mm)
     img = np.asarray(t2w, dtype=np.float64)
-    body = _body_mask(img, vox)
     light = np.maximum(ndi.gaussian_filter(img, _LIGHT_SMOOTH_MM / vox), 0.0)
+    body = _body_mask(img, light, vox)
     logs = np.log1p(light)
     disc_mask = discs > 0
     sample = logs[body & ~disc_mask]

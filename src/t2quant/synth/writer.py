@@ -179,10 +179,18 @@ def _session_truth(phantom: SpinePhantom, pid: str, ses: str, effect_ms: float) 
                 "disc_voxels": n,
                 "disc_volume_mm3": n * voxel_mm3,
                 "true_effect_ms": effect_ms,
-                "qc_reason": "" if n else "outside field of view",
+                "qc_reason": _missing_reason(phantom, level, n),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _missing_reason(phantom: SpinePhantom, level: str, n_voxels: int) -> str:
+    if n_voxels:
+        return ""
+    if level not in phantom.grades:
+        return "not labelled in the source segmentation"
+    return "outside field of view"
 
 
 def _write_session(
@@ -377,3 +385,50 @@ def _participants_sidecar() -> dict:
             "Levels": {s: s for s in ("grass", "gravel", "pavement", "trail")},
         },
     }
+
+
+def write_real_anatomy_session(
+    out: str | Path,
+    t2w_path: str | Path,
+    discs_path: str | Path,
+    *,
+    axcodes: str,
+    protocol: Protocol,
+    snr: float = 80.0,
+    seed: int = 0,
+    participant_id: str = "sub-real",
+    session: str = "baseline",
+) -> pd.DataFrame:
+    """Simulate one MESE session on a real T2w volume with manual disc masks.
+
+    The T2w volume and the masks are read with nibabel; their affine is replaced by one
+    built from ``axcodes`` (the files in the project notes store none).  Writes the same
+    raw and ground-truth files as a synthetic study session and returns its truth table.
+    """
+    import nibabel as nib
+
+    from t2quant.synth.real_anatomy import make_real_anatomy_phantom
+
+    t2w_img = nib.load(t2w_path)
+    discs_img = nib.load(discs_path)
+    if t2w_img.shape != discs_img.shape:
+        raise ValueError(
+            f"{discs_path}: shape {discs_img.shape} differs from the T2w volume "
+            f"{t2w_path} {t2w_img.shape}"
+        )
+    phantom = make_real_anatomy_phantom(
+        np.asarray(t2w_img.dataobj, dtype=np.float64),
+        np.rint(np.asarray(discs_img.dataobj)).astype(np.int16),
+        voxel_mm=tuple(float(z) for z in t2w_img.header.get_zooms()[:3]),
+        axcodes=axcodes,
+    )
+    out = Path(out)
+    settings = StudySettings(n_participants=1, seed=seed, protocol=protocol, snr=snr)
+    table = _session_truth(phantom, participant_id, session, 0.0)
+    _write_session(out, participant_id, session, phantom, settings, seed)
+    write_tsv(
+        table,
+        _truth_anat(out, participant_id, session)
+        / f"{session_stem(participant_id, session)}_desc-truth_discs.tsv",
+    )
+    return table
