@@ -40,10 +40,9 @@ def test_all_seven_levels_present_and_ordered_superior_to_inferior(mixed):
 
 
 def test_every_disc_lies_between_two_vertebral_bodies(mixed):
-    ijk_axis = 1  # PIR: axis 1 runs superior -> inferior
     for lvl in LEVELS:
         i, j, k = np.round(np.argwhere(mixed.discs == LEVEL_INDEX[lvl]).mean(axis=0)).astype(int)
-        column = mixed.tissue[i, :, k] if ijk_axis == 1 else None
+        column = mixed.tissue[i, :, k]  # PIR: axis 1 runs superior -> inferior
         above, below = column[:j][::-1], column[j + 1 :]
         first_bone_above = next(t for t in above if t not in (Tissue.NUCLEUS, Tissue.ANNULUS))
         first_bone_below = next(t for t in below if t not in (Tissue.NUCLEUS, Tissue.ANNULUS))

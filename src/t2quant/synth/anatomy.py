@@ -9,7 +9,7 @@ of the vertebra above, so disc wedging (lordosis) follows from the chain itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -186,7 +186,6 @@ class SpineAnatomy:
     seed: int = 0
     texture_seed: int = 0
     nucleus_offset: float = -0.08  # nucleus centre, fraction of disc depth (negative = posterior)
-    extras: dict = field(default_factory=dict)
 
     def vertebra(self, name: str) -> Vertebra:
         for v in self.vertebrae:
