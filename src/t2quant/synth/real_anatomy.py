@@ -495,7 +495,6 @@ def make_real_anatomy_phantom(
     axcodes: str = "IPR",
     label_levels: Mapping[int, str] = MENEZES_REIS_LABELS,
     grades: Mapping[str, int] | None = None,
-    seed: int = 0,
     disc_t2_ms: Mapping[str, float] | None = None,
     source: str = MENEZES_REIS_SOURCE,
 ) -> SpinePhantom:
@@ -517,9 +516,6 @@ def make_real_anatomy_phantom(
     grades
         Pfirrmann grade (1..5) per labelled level; missing levels take
         :data:`DEFAULT_GRADES` (3 for any other level). Only labelled levels are allowed.
-    seed
-        Accepted for API symmetry with :func:`~t2quant.synth.phantom.make_spine_phantom`;
-        the derivation is deterministic and does not use it (recorded in ``notes``).
     disc_t2_ms
         Target mean T2 (ms) per labelled level: the disc's T2 pattern is scaled so the mean
         of the true T2 map over its mask equals the target exactly.
@@ -598,7 +594,6 @@ def make_real_anatomy_phantom(
         ),
         "grades_given": dict(grades or {}),
         "disc_t2_ms": targets,
-        "seed": seed,
         **info,
     }
     return SpinePhantom(
