@@ -13,7 +13,7 @@ from scipy.ndimage import gaussian_filter
 
 from t2quant.synth.epg import epg_mese_signal
 from t2quant.synth.phantom import SpinePhantom, smooth_field
-from t2quant.synth.protocol import Protocol
+from t2quant.synth.protocol import Grid, Protocol
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
@@ -38,11 +38,6 @@ class MESEAcquisition:
     affine: np.ndarray
 
 
-def _grid_points(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
-    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
-    return idx @ affine[:3, :3].T + affine[:3, 3]
-
-
 def smooth_b1_field(
     shape: tuple[int, int, int], affine: np.ndarray, *, b1_range: tuple[float, float], seed: int
 ) -> np.ndarray:
@@ -54,7 +49,9 @@ def smooth_b1_field(
     lo, hi = b1_range
     if not 0 < lo <= hi:
         raise ValueError(f"b1_range must satisfy 0 < low <= high, got {b1_range}")
-    f = smooth_field(_grid_points(shape, affine), seed, wavelength_mm=(150, 400), n_modes=6)
+    f = smooth_field(
+        Grid(tuple(shape), affine).world_coordinates(), seed, wavelength_mm=(150, 400), n_modes=6
+    )
     span = f.max() - f.min()
     unit = (f - f.min()) / span if span > 0 else np.ones_like(f)
     return (lo + (hi - lo) * unit).astype(np.float32)

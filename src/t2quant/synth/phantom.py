@@ -257,18 +257,12 @@ def rasterise(anatomy: SpineAnatomy, grid: Grid) -> _Canvas:
     x, yz = subj[:, 0], subj[:, 1:]
     curve, arclength = column_curve(anatomy)
     s, v = _curve_coordinates(yz, curve, arclength)
-    depth_at = np.interp(s, *_depth_profile(anatomy, curve, arclength))
-    s_of = {
-        vt.name: float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
-        for vt in anatomy.vertebrae
-    }
+    s_of = _vertebra_arclength(anatomy, curve, arclength)
+    depth_at = np.interp(s, *_depth_profile(anatomy, s_of))
     trunk, trunk_s = trunk_curve(anatomy)
     st, vt_ = _curve_coordinates(yz, trunk, trunk_s)
-    depth_t = np.interp(st, *_depth_profile(anatomy, trunk, trunk_s))
-    t_of = {
-        vt.name: float(trunk_s[np.argmin(np.linalg.norm(trunk - vt.centre, axis=1))])
-        for vt in anatomy.vertebrae
-    }
+    t_of = _vertebra_arclength(anatomy, trunk, trunk_s)
+    depth_t = np.interp(st, *_depth_profile(anatomy, t_of))
     lumbar = (t_of.get("L6", t_of["L5"]), t_of["T12"])
     c = _Canvas(len(x))
     _paint_soft_tissue(c, st, vt_, x, depth_t, anatomy, lumbar)
@@ -309,14 +303,20 @@ def trunk_curve(anatomy: SpineAnatomy, step_mm: float = 0.5) -> tuple[np.ndarray
     return pts, arclength - np.interp(0.0, z, arclength)
 
 
-def _depth_profile(anatomy: SpineAnatomy, curve, arclength) -> tuple[np.ndarray, np.ndarray]:
-    s = [
-        float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
+def _vertebra_arclength(anatomy: SpineAnatomy, curve, arclength) -> dict[str, float]:
+    """Arc length (mm) of the curve point nearest each vertebral body centre."""
+    return {
+        vt.name: float(arclength[np.argmin(np.linalg.norm(curve - vt.centre, axis=1))])
         for vt in anatomy.vertebrae
-    ]
-    d = [vt.depth_mm for vt in anatomy.vertebrae]
+    }
+
+
+def _depth_profile(anatomy: SpineAnatomy, s_of: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Vertebral body depth (mm) against arc length, sorted for interpolation."""
+    s = np.array([s_of[vt.name] for vt in anatomy.vertebrae])
+    d = np.array([vt.depth_mm for vt in anatomy.vertebrae])
     order = np.argsort(s)
-    return np.asarray(s)[order], np.asarray(d)[order]
+    return s[order], d[order]
 
 
 def _apply_texture(c: _Canvas, subj: np.ndarray, seed: int) -> None:

@@ -91,7 +91,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
 from t2quant.levels import LEVEL_INDEX, LEVELS
-from t2quant.synth.phantom import SpinePhantom
+from t2quant.synth.phantom import SpinePhantom, scale_disc_t2
 from t2quant.synth.tissues import TISSUES, Tissue, disc_appearance, level_t2_factor
 
 __all__ = [
@@ -573,9 +573,7 @@ def make_real_anatomy_phantom(
     discs = np.zeros(t2w.shape, np.int16)
     for lvl, label in present_levels.items():
         discs[labels == label] = LEVEL_INDEX[lvl]
-    for level, target in targets.items():
-        mask = discs == LEVEL_INDEX[level]
-        t2[mask] *= float(target) / t2[mask].mean()
+    scale_disc_t2(t2, discs, targets=targets)
 
     unlabelled = tuple(lvl for lvl in LEVELS if lvl not in names.values())
     notes = {
