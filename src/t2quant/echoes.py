@@ -1,0 +1,199 @@
+"""Load multi-echo spin-echo data from BIDS, 4D NIfTI, per-echo NIfTIs or DICOM.
+
+Every loader returns a :class:`MultiEcho` with echoes on the last axis and echo times in
+milliseconds, and every error names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from numpy.typing import NDArray
+
+from t2quant.relaxometry.checks import check_te_ms
+
+__all__ = [
+    "MultiEcho",
+    "find_bids_echoes",
+    "load_4d",
+    "load_bids_session",
+    "load_echo_files",
+    "load_input",
+    "read_nifti",
+]
+
+_ECHO_RE = re.compile(r"^(?P<pre>.+)_echo-(?P<echo>\d+)_(?P<suffix>MESE)\.nii(\.gz)?$")
+
+
+@dataclass(frozen=True)
+class MultiEcho:
+    """Multi-echo magnitude data.
+
+    Attributes
+    ----------
+    data : (X, Y, Z, n_echoes) float32
+        Echo images.
+    te_ms : (n_echoes,) float64
+        Echo times in ms, strictly increasing.
+    affine : (4, 4) float64
+        Voxel-to-world affine of the source, unchanged.
+    sources : tuple of str
+        Files the data came from (for ``Sources`` in sidecars).
+    stem : str
+        Output file stem, e.g. ``sub-01_ses-baseline`` for BIDS input.
+    """
+
+    data: NDArray[np.float32]
+    te_ms: NDArray[np.float64]
+    affine: NDArray[np.float64]
+    sources: tuple[str, ...]
+    stem: str
+
+
+def read_nifti(path: str | os.PathLike) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """Data as float32 (scaling applied, so integer files cannot overflow) and the affine."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        img = nib.load(path)
+        data = np.asarray(img.get_fdata(dtype=np.float32))
+    except Exception as exc:  # nibabel raises many types for damaged files
+        raise ValueError(
+            f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc}); the file may be "
+            "truncated or not a NIfTI image. Re-export or re-copy it"
+        ) from exc
+    return data, np.asarray(img.affine, dtype=np.float64)
+
+
+def _checked_te(te_ms, n_echoes: int, where: str) -> NDArray[np.float64]:
+    try:
+        return check_te_ms(te_ms, n_echoes=n_echoes)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def load_4d(path: str | os.PathLike, te_ms) -> MultiEcho:
+    """A 4D NIfTI with echoes on the fourth axis, and its echo times in ms."""
+    data, affine = read_nifti(path)
+    if data.ndim != 4:
+        raise ValueError(
+            f"{path}: image is {data.ndim}D with shape {data.shape}; a 4D image with echoes "
+            "on the fourth axis is needed (or pass one file per echo)"
+        )
+    te = _checked_te(te_ms, data.shape[3], str(path))
+    return MultiEcho(data, te, affine, (str(path),), _stem(Path(path)))
+
+
+def _sidecar_te_ms(path: Path) -> float:
+    side = Path(re.sub(r"\.nii(\.gz)?$", ".json", str(path)))
+    if not side.is_file():
+        raise ValueError(
+            f"{path}: no JSON sidecar {side.name} with EchoTime; add it or pass --te in ms"
+        )
+    try:
+        meta = json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{side}: not valid JSON ({exc})") from exc
+    if "EchoTime" not in meta:
+        raise ValueError(f"{side}: no EchoTime field; add it (in seconds, BIDS) or pass --te in ms")
+    te_s = float(meta["EchoTime"])
+    if te_s >= 1.0:
+        raise ValueError(
+            f"{side}: EchoTime {te_s:g} looks like milliseconds; BIDS sidecars store seconds "
+            f"(write {te_s / 1000:g})"
+        )
+    return 1000.0 * te_s
+
+
+def load_echo_files(paths, te_ms=None, *, stem: str | None = None) -> MultiEcho:
+    """One 3D NIfTI per echo; echo times from ``te_ms`` or the JSON sidecars (seconds)."""
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise ValueError(
+            f"{paths[0] if paths else 'input'}: a single echo file; T2 needs at least two "
+            "echoes (pass every echo, or one 4D file with --te)"
+        )
+    images = []
+    for p in paths:
+        data, affine = read_nifti(p)
+        if data.ndim == 4 and data.shape[3] == 1:
+            data = data[..., 0]
+        if data.ndim != 3:
+            raise ValueError(f"{p}: per-echo files must be 3D; got shape {data.shape}")
+        images.append((p, data, affine))
+    p0, d0, a0 = images[0]
+    for p, d, a in images[1:]:
+        if d.shape != d0.shape:
+            raise ValueError(f"{p}: shape {d.shape} differs from {p0.name} {d0.shape}")
+        if not np.allclose(a, a0, atol=1e-4):
+            raise ValueError(f"{p}: affine differs from {p0.name}; echoes must share one grid")
+    if te_ms is None:
+        te_ms = [_sidecar_te_ms(p) for p in paths]
+    te = _checked_te(te_ms, len(paths), ", ".join(p.name for p in paths))
+    data = np.stack([d for _, d, _ in images], axis=-1)
+    return MultiEcho(data, te, a0, tuple(str(p) for p in paths), stem or _stem(paths[0]))
+
+
+def find_bids_echoes(folder: str | os.PathLike) -> dict[str, list[Path]]:
+    """``*_echo-<n>_MESE.nii[.gz]`` files under ``folder`` grouped by their stem, echo-sorted."""
+    groups: dict[str, list[tuple[int, Path]]] = {}
+    for p in sorted(Path(folder).rglob("*_MESE.nii*")):
+        m = _ECHO_RE.match(p.name)
+        if m:
+            groups.setdefault(m["pre"], []).append((int(m["echo"]), p))
+    return {k: [p for _, p in sorted(v)] for k, v in groups.items()}
+
+
+def load_bids_session(folder: str | os.PathLike) -> MultiEcho:
+    """The MESE echoes of one BIDS session folder (``sub-X[/ses-Y]``), times from sidecars."""
+    groups = find_bids_echoes(folder)
+    if not groups:
+        raise ValueError(f"{folder}: no *_echo-<n>_MESE.nii[.gz] files found")
+    if len(groups) > 1:
+        raise ValueError(
+            f"{folder}: several MESE series ({', '.join(sorted(groups))}); point at one "
+            "session folder or pass the echo files of one series"
+        )
+    stem, paths = next(iter(groups.items()))
+    numbers = [int(_ECHO_RE.match(p.name)["echo"]) for p in paths]
+    if numbers != list(range(1, len(paths) + 1)):
+        raise ValueError(
+            f"{folder}: echo entities {numbers} are not 1..{len(paths)}; an echo is missing"
+        )
+    return load_echo_files(paths, stem=stem)
+
+
+def load_input(inputs, te_ms=None) -> MultiEcho:
+    """Dispatch on the inputs: a folder (BIDS session or DICOM series), one 4D file, or
+    several per-echo files."""
+    paths = [Path(p) for p in inputs]
+    for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    if len(paths) == 1 and paths[0].is_dir():
+        folder = paths[0]
+        if find_bids_echoes(folder):
+            if te_ms is not None:
+                raise ValueError(f"{folder}: BIDS echo times come from the sidecars; drop --te")
+            return load_bids_session(folder)
+        from t2quant.dicom import load_dicom_echoes
+
+        dcm = load_dicom_echoes(folder)
+        return MultiEcho(dcm.data, dcm.te_ms, dcm.affine, dcm.files, folder.name)
+    if len(paths) == 1:
+        if te_ms is None:
+            raise ValueError(f"{paths[0]}: a single 4D file needs --te (echo times in ms)")
+        return load_4d(paths[0], te_ms)
+    return load_echo_files(paths, te_ms)
+
+
+def _stem(path: Path) -> str:
+    name = re.sub(r"\.nii(\.gz)?$", "", path.name)
+    return re.sub(r"_MESE$", "", re.sub(r"_echo-\d+", "", name))

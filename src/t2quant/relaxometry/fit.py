@@ -1,0 +1,363 @@
+"""``fit_t2``: one entry point for every T2 method, vectorised and chunked over voxels.
+
+Voxels inside the mask are processed in chunks of ``chunk_size`` rows (bounded memory, and
+each chunk's arrays stay in the CPU caches); chunks can run on several threads because the
+numerical work happens in NumPy/BLAS calls that release the GIL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from t2quant.relaxometry.checks import check_echo_spacing, check_signal, check_te_ms
+from t2quant.relaxometry.epgfit import EPGModel, fit_epg
+from t2quant.relaxometry.loglinear import fit_loglinear
+from t2quant.relaxometry.monoexp import fit_monoexp_vp, t2_grid_ms
+from t2quant.relaxometry.noise import estimate_noise_sigma
+from t2quant.relaxometry.result import Failure, T2Fit
+
+__all__ = ["METHODS", "N_PARAMS", "fit_t2"]
+
+#: Free parameters per method (``epg`` has two when B1 is fixed).
+N_PARAMS = {"loglinear": 2, "monoexp": 2, "monoexp_offset": 3, "rician": 2, "epg": 3}
+METHODS = tuple(N_PARAMS)
+
+
+@dataclass(frozen=True)
+class _Context:
+    method: str
+    te_ms: NDArray[np.float64]  # echoes used
+    used: NDArray[np.bool_]
+    sigma: NDArray[np.float64] | None  # (V,) noise sigma per voxel
+    b1: NDArray[np.float64] | None  # (V,) fixed B1
+    floor_factor: float
+    t2_min_ms: float
+    t2_max_ms: float
+    b1_min: float
+    epg: EPGModel | None = None
+    atoms: NDArray[np.float64] | None = None
+    grid_ms: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+
+
+def fit_t2(
+    signal: ArrayLike,
+    te_ms: ArrayLike,
+    *,
+    method: str = "monoexp",
+    mask: ArrayLike | None = None,
+    skip_first_echo: bool = False,
+    noise_sigma: float | ArrayLike | str | None = None,
+    t1_ms: float = 1000.0,
+    b1: float | ArrayLike | None = None,
+    t2_min_ms: float | None = None,
+    t2_max_ms: float | None = None,
+    b1_min: float = 0.5,
+    floor_factor: float = 2.0,
+    chunk_size: int = 16384,
+    n_threads: int = 1,
+) -> T2Fit:
+    """Fit a T2 map to multi-echo magnitude data.
+
+    Parameters
+    ----------
+    signal : (*S, n_echoes) array_like
+        Magnitude echoes, echoes on the last axis. Integers are converted to float32.
+    te_ms : (n_echoes,) array_like
+        Echo times in ms, strictly increasing. For ``epg`` they must be ``n * esp``.
+    method : {"loglinear", "monoexp", "monoexp_offset", "rician", "epg"}
+        * ``loglinear``: weighted log-linear least squares (weights ``y**2``); samples at or
+          below ``floor_factor * noise_sigma`` (or <= 0 without a noise level) are dropped.
+        * ``monoexp``: nonlinear least squares ``s0 exp(-TE/T2)``.
+        * ``monoexp_offset``: ``s0 exp(-TE/T2) + offset``.
+        * ``rician``: noise-floor corrected mono-exponential. The squared magnitude of a
+          Rician sample has expectation ``A**2 + 2 sigma**2``, so ``y**2 - 2 sigma**2`` is
+          fitted with ``s0**2 exp(-2 TE/T2)`` (Miller & Joseph 1993; Gudbjartsson & Patz
+          1995). Needs ``noise_sigma``.
+        * ``epg``: T2, amplitude and refocusing B1 with the extended-phase-graph model of
+          the CPMG train (stimulated echoes); fixed T1 ``t1_ms``; ``b1`` fixes B1.
+    mask : (*S,) bool array_like, optional
+        Voxels to fit; the others get ``failure = NOT_FITTED``. Default: all voxels.
+    skip_first_echo : bool
+        Leave the first echo out of the fit (for ``epg`` the model still simulates it).
+    noise_sigma : float, (*S,) array_like, "background" or None
+        Noise standard deviation of the complex data, in signal units. ``"background"``
+        estimates it from the voxels outside ``mask`` (Rayleigh median).
+    t1_ms : float
+        T1 used by the EPG model, in ms.
+    b1 : float or (*S,) array_like, optional
+        Fixed refocusing B1 (fraction of 180 degrees) for ``epg``.
+    t2_min_ms, t2_max_ms : float, optional
+        Plausible T2 range; fits outside are failures ``T2_TOO_SHORT`` / ``T2_TOO_LONG``.
+        Defaults: half the first echo time, and five times the last echo time.
+    b1_min : float
+        Smallest acceptable fitted B1 for ``epg`` (0.5 = 90 degrees).
+    floor_factor : float
+        Noise-floor multiple of ``noise_sigma`` below which samples count as noise.
+    chunk_size, n_threads : int
+        Voxels per chunk, and threads working on chunks.
+
+    Returns
+    -------
+    T2Fit
+        Maps of shape ``S``. Failed fits have NaN parameters, ``failed = True`` and a
+        :class:`~t2quant.relaxometry.result.Failure` code; nothing is clipped.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, bad echo times (see :func:`check_te_ms`), shapes that do not
+        match, or a method that needs a noise level without one.
+    """
+    if method not in N_PARAMS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    sig = check_signal(signal)
+    te = check_te_ms(te_ms, n_echoes=sig.shape[-1])
+    shape = sig.shape[:-1]
+    flat = sig.reshape(-1, sig.shape[-1])
+    fit_mask = _as_mask(mask, shape)
+    ctx = _context(
+        method, te, flat, fit_mask, shape, skip_first_echo, noise_sigma, t1_ms, b1,
+        t2_min_ms, t2_max_ms, b1_min, floor_factor,
+    )  # fmt: skip
+    out = _allocate(flat.shape[0], fit_mask)
+    rows = np.flatnonzero(fit_mask)
+    chunks = [rows[i : i + chunk_size] for i in range(0, rows.size, chunk_size)]
+
+    def work(chunk: NDArray[np.intp]) -> None:
+        _store(out, chunk, _fit_chunk(flat[chunk], chunk, ctx))
+
+    if n_threads > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            list(pool.map(work, chunks))
+    else:
+        for chunk in chunks:
+            work(chunk)
+    if ctx.b1 is not None:
+        out["b1"][fit_mask] = ctx.b1[fit_mask]
+        out["b1"][out["failure"] > Failure.NOT_FITTED] = np.nan
+    maps = {k: v.reshape(shape) for k, v in out.items()}
+    return T2Fit(failed=maps["failure"] > Failure.NOT_FITTED, method=method, **maps)
+
+
+def _as_mask(mask: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    if mask is None:
+        return np.ones(int(np.prod(shape, dtype=np.int64)), dtype=bool)
+    m = np.asarray(mask)
+    if m.shape != shape:
+        raise ValueError(f"mask shape {m.shape} does not match the image shape {shape}")
+    return m.astype(bool).reshape(-1)
+
+
+def _per_voxel(value: float | ArrayLike, shape: tuple[int, ...], name: str) -> NDArray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim and arr.shape != shape:
+        raise ValueError(f"{name} shape {arr.shape} does not match the image shape {shape}")
+    return np.broadcast_to(arr, shape).reshape(-1).copy()
+
+
+def _context(
+    method, te, flat, fit_mask, shape, skip_first_echo, noise_sigma, t1_ms, b1,
+    t2_min_ms, t2_max_ms, b1_min, floor_factor,
+) -> _Context:  # fmt: skip
+    used = np.ones(te.size, dtype=bool)
+    used[0] = not skip_first_echo
+    n_params = N_PARAMS[method] - (method == "epg" and b1 is not None)
+    if used.sum() < n_params + 1:
+        raise ValueError(
+            f"method {method!r} needs at least {n_params + 1} echoes in the fit; "
+            f"{int(used.sum())} remain" + (" after skipping the first" if skip_first_echo else "")
+        )
+    sigma = None
+    if isinstance(noise_sigma, str):
+        if noise_sigma != "background":
+            raise ValueError(
+                f"noise_sigma must be a number, an array or 'background'; got {noise_sigma!r}"
+            )
+        if fit_mask.all():
+            raise ValueError(
+                "noise_sigma='background' needs a mask that leaves background voxels out"
+            )
+        sigma = np.full(flat.shape[0], estimate_noise_sigma(flat, ~fit_mask))
+    elif noise_sigma is not None:
+        sigma = _per_voxel(noise_sigma, shape, "noise_sigma")
+        if np.any(~np.isfinite(sigma) | (sigma < 0)):
+            raise ValueError("noise_sigma must be finite and >= 0")
+    if method == "rician" and sigma is None:
+        raise ValueError("method 'rician' needs noise_sigma (a value, a map or 'background')")
+    if b1 is not None and method != "epg":
+        raise ValueError(f"a fixed b1 is only used by method 'epg', not {method!r}")
+    t2_min = 0.5 * te[0] if t2_min_ms is None else float(t2_min_ms)
+    t2_max = 5.0 * te[-1] if t2_max_ms is None else float(t2_max_ms)
+    if not 0 < t2_min < t2_max:
+        raise ValueError(f"need 0 < t2_min_ms < t2_max_ms; got {t2_min}, {t2_max}")
+    grid = t2_grid_ms(t2_min, t2_max)
+    epg = atoms = None
+    b1_map = None if b1 is None else _per_voxel(b1, shape, "b1")
+    if method == "epg":
+        esp = check_echo_spacing(te)
+        b1_grid = np.linspace(max(0.9 * b1_min, 0.3), 1.0, 25)
+        epg = EPGModel(
+            esp, te.size, used, float(t1_ms), np.geomspace(grid[0], grid[-1], 64), b1_grid
+        )
+        atoms = epg.atoms()
+    return _Context(
+        method=method, te_ms=te[used], used=used, sigma=sigma, b1=b1_map,
+        floor_factor=floor_factor, t2_min_ms=t2_min, t2_max_ms=t2_max, b1_min=b1_min,
+        epg=epg, atoms=atoms, grid_ms=grid,
+    )  # fmt: skip
+
+
+_MAPS = ("t2_ms", "s0", "offset", "b1", "r2", "rmse", "t2_se_ms")
+
+
+def _allocate(n_vox: int, fit_mask: NDArray[np.bool_]) -> dict[str, NDArray]:
+    out = {name: np.full(n_vox, np.nan, dtype=np.float32) for name in _MAPS}
+    out["failure"] = np.where(fit_mask, Failure.OK, Failure.NOT_FITTED).astype(np.uint8)
+    return out
+
+
+def _store(out: dict[str, NDArray], rows: NDArray[np.intp], res: dict[str, NDArray]) -> None:
+    for name, values in res.items():
+        out[name][rows] = values
+
+
+def _screen(y: NDArray, t: NDArray, floor: NDArray | float) -> NDArray[np.uint8]:
+    """Failure codes that follow from the samples alone (``y`` is ``(N, n)``)."""
+    code = np.zeros(y.shape[0], dtype=np.uint8)
+    finite = np.isfinite(y).all(axis=1)
+    yf = np.where(finite[:, None], y, 0)
+    floor = np.asarray(floor)
+    above = yf > (floor[:, None] if floor.ndim else floor)
+    tc = t - t.mean()
+    slope = (yf - yf.mean(axis=1, keepdims=True)) @ tc
+    code[slope >= 0] = Failure.NOT_DECAYING
+    code[~above.any(axis=1)] = Failure.NO_SIGNAL
+    code[(yf < 0).any(axis=1)] = Failure.NEGATIVE_INPUT
+    code[~finite] = Failure.NONFINITE_INPUT
+    return code
+
+
+def _fit_chunk(y_all: NDArray, rows: NDArray[np.intp], ctx: _Context) -> dict[str, NDArray]:
+    y = y_all[:, ctx.used]
+    sigma = None if ctx.sigma is None else ctx.sigma[rows]
+    floor = 0.0 if sigma is None else ctx.floor_factor * sigma
+    code = _screen(y, ctx.te_ms, floor)
+    good = np.flatnonzero(code == Failure.OK)
+    res = {name: np.full(y.shape[0], np.nan) for name in _MAPS}
+    if good.size:
+        fitter = _FITTERS[ctx.method]
+        sub_sigma = None if sigma is None else sigma[good]
+        b1 = None if ctx.b1 is None else ctx.b1[rows[good]]
+        params, pred, used_pts, ok = fitter(y[good], ctx, sub_sigma, b1)
+        code[good] = _judge(params, ok, ctx)
+        params.update(_goodness(y[good].astype(np.float64), pred, used_pts))
+        for name, values in params.items():
+            res[name][good] = values
+    failed = code > Failure.NOT_FITTED
+    for values in res.values():
+        values[failed] = np.nan
+    res["failure"] = code
+    return res
+
+
+def _judge(params: dict[str, NDArray], ok: NDArray[np.uint8], ctx: _Context) -> NDArray:
+    """Failure codes from the fitted values (``ok`` holds codes set by the fitter)."""
+    code = ok.copy()
+    t2 = params["t2_ms"]
+    finite = np.isfinite(t2) & np.isfinite(params["s0"])
+    code[(code == 0) & finite & (t2 > ctx.t2_max_ms)] = Failure.T2_TOO_LONG
+    code[(code == 0) & finite & (t2 < ctx.t2_min_ms)] = Failure.T2_TOO_SHORT
+    if ctx.method == "epg" and ctx.b1 is None:
+        code[(code == 0) & ~(params["b1"] >= ctx.b1_min)] = Failure.B1_OUT_OF_RANGE
+    code[(code == 0) & ~finite] = Failure.NOT_CONVERGED
+    return code
+
+
+def _goodness(y: NDArray, pred: NDArray, used: NDArray[np.bool_] | None) -> dict[str, NDArray]:
+    w = np.ones_like(y) if used is None else used.astype(np.float64)
+    n = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (w * y).sum(axis=1) / n
+        rss = (w * (y - pred) ** 2).sum(axis=1)
+        tss = (w * (y - mean[:, None]) ** 2).sum(axis=1)
+        return {"r2": 1.0 - rss / tss, "rmse": np.sqrt(rss / n)}
+
+
+def _dof_scale(rss: NDArray, n: NDArray | int, p: int) -> NDArray:
+    dof = np.asarray(n) - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(dof > 0, rss / np.maximum(dof, 1), np.nan)
+
+
+def _fit_loglinear(y, ctx, sigma, b1):
+    floor = 0.0 if sigma is None else ctx.floor_factor * sigma
+    res = fit_loglinear(y, ctx.te_ms, floor=floor)
+    code = np.where(res.n_used < 2, Failure.TOO_FEW_ECHOES, Failure.OK).astype(np.uint8)
+    code[(code == 0) & ~(res.rate > 0)] = Failure.NOT_DECAYING
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t2 = 1.0 / res.rate
+        s0 = np.exp(res.log_s0)
+        pred = s0[:, None] * np.exp(-res.rate[:, None] * ctx.te_ms)
+    params = {"t2_ms": t2, "s0": s0, "offset": np.zeros_like(t2), "t2_se_ms": res.rate_se * t2 * t2}
+    return params, pred, res.used, code
+
+
+def _fit_mono(y, ctx, sigma, b1, *, offset: bool):
+    y = y.astype(np.float64)
+    res = fit_monoexp_vp(y, ctx.te_ms, offset=offset, grid_ms=ctx.grid_ms)
+    rss = ((y - res.pred) ** 2).sum(axis=1)
+    s2 = _dof_scale(rss, y.shape[1], 3 if offset else 2)
+    t2 = 1.0 / res.rate
+    code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
+    code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING
+    se = np.sqrt(s2 * res.rate_var_unscaled) * t2 * t2
+    return (
+        {"t2_ms": t2, "s0": res.amplitude, "offset": res.offset, "t2_se_ms": se},
+        res.pred,
+        None,
+        code,
+    )
+
+
+def _fit_rician(y, ctx, sigma, b1):
+    y = y.astype(np.float64)
+    two_var = 2.0 * sigma * sigma
+    y2 = y * y - two_var[:, None]
+    res = fit_monoexp_vp(y2, ctx.te_ms, offset=False, grid_ms=0.5 * ctx.grid_ms)
+    rss = ((y2 - res.pred) ** 2).sum(axis=1)
+    s2 = _dof_scale(rss, y.shape[1], 2)
+    t2 = 2.0 / res.rate
+    code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
+    code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING
+    with np.errstate(invalid="ignore"):
+        s0 = np.sqrt(res.amplitude)
+        pred = np.sqrt(np.maximum(res.pred, 0.0) + two_var[:, None])
+    se = 0.5 * np.sqrt(s2 * res.rate_var_unscaled) * t2 * t2
+    return {"t2_ms": t2, "s0": s0, "offset": np.zeros_like(t2), "t2_se_ms": se}, pred, None, code
+
+
+def _fit_epg(y, ctx, sigma, b1):
+    y = y.astype(np.float64)
+    res = fit_epg(y, ctx.epg, b1_fixed=b1, atoms=ctx.atoms)
+    rss = ((y - res.pred) ** 2).sum(axis=1)
+    s2 = _dof_scale(rss, y.shape[1], 3 if b1 is None else 2)
+    code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
+    code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING
+    se = np.sqrt(s2 * res.log_t2_var_unscaled) * res.t2_ms
+    params = {"t2_ms": res.t2_ms, "s0": res.amplitude, "offset": np.zeros_like(res.t2_ms),
+              "b1": res.b1, "t2_se_ms": se}  # fmt: skip
+    return params, res.pred, None, code
+
+
+_FITTERS: dict[str, Callable] = {
+    "loglinear": _fit_loglinear,
+    "monoexp": lambda y, ctx, s, b: _fit_mono(y, ctx, s, b, offset=False),
+    "monoexp_offset": lambda y, ctx, s, b: _fit_mono(y, ctx, s, b, offset=True),
+    "rician": _fit_rician,
+    "epg": _fit_epg,
+}
