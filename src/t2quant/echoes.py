@@ -79,14 +79,21 @@ def _checked_te(te_ms, n_echoes: int, where: str) -> NDArray[np.float64]:
         raise ValueError(f"{where}: {exc}") from None
 
 
-def load_4d(path: str | os.PathLike, te_ms) -> MultiEcho:
+def load_4d(path: str | os.PathLike, te_ms=None) -> MultiEcho:
     """A 4D NIfTI with echoes on the fourth axis, and its echo times in ms."""
     data, affine = read_nifti(path)
+    if data.ndim == 3 or (data.ndim == 4 and data.shape[3] == 1):
+        raise ValueError(
+            f"{path}: a single echo (3D image, shape {data.shape}); T2 needs at least two "
+            "echoes: pass a 4D image with echoes on the fourth axis, or one file per echo"
+        )
     if data.ndim != 4:
         raise ValueError(
             f"{path}: image is {data.ndim}D with shape {data.shape}; a 4D image with echoes "
             "on the fourth axis is needed (or pass one file per echo)"
         )
+    if te_ms is None:
+        raise ValueError(f"{path}: a 4D file needs --te (echo times in ms, one per echo)")
     te = _checked_te(te_ms, data.shape[3], str(path))
     return MultiEcho(data, te, affine, (str(path),), _stem(Path(path)))
 
@@ -188,8 +195,6 @@ def load_input(inputs, te_ms=None) -> MultiEcho:
         dcm = load_dicom_echoes(folder)
         return MultiEcho(dcm.data, dcm.te_ms, dcm.affine, dcm.files, folder.name)
     if len(paths) == 1:
-        if te_ms is None:
-            raise ValueError(f"{paths[0]}: a single 4D file needs --te (echo times in ms)")
         return load_4d(paths[0], te_ms)
     return load_echo_files(paths, te_ms)
 

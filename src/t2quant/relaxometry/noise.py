@@ -52,11 +52,13 @@ def estimate_noise_sigma(signal: ArrayLike, background: ArrayLike) -> float:
 
 
 def signal_mask(first_echo: ArrayLike) -> NDArray[np.bool_]:
-    """Voxels with signal: Otsu's threshold on the log of the first echo.
+    """Voxels with signal: a two-class threshold on the log of the first echo.
 
-    Magnitude MR images are bimodal in log intensity (noise background versus tissue), so a
-    log-domain Otsu threshold separates them without tuning. Voxels that are not finite
-    are excluded.
+    Magnitude MR images are bimodal in log intensity (noise background versus tissue), so
+    the log-domain Otsu classes separate them without tuning. The cut is placed midway
+    between the means of the two Otsu classes (one isodata step), which keeps it inside the
+    gap when the classes are well separated. Voxels that are zero or not finite are
+    excluded.
     """
     from skimage.filters import threshold_otsu
 
@@ -68,5 +70,7 @@ def signal_mask(first_echo: ArrayLike) -> NDArray[np.bool_]:
     if np.ptp(log_img) == 0:
         return finite
     mask = np.zeros(img.shape, dtype=bool)
-    mask[finite] = log_img > threshold_otsu(log_img)
+    otsu = threshold_otsu(log_img)
+    cut = 0.5 * (log_img[log_img <= otsu].mean() + log_img[log_img > otsu].mean())
+    mask[finite] = log_img > cut
     return mask
