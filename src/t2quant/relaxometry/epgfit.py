@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from t2quant.relaxometry._fast import rowdot
 from t2quant.synth.epg import epg_mese_signal
 
 __all__ = ["EPGModel", "EPGResult", "fit_epg"]
@@ -116,9 +117,9 @@ def _dictionary_start(y: F64, model: EPGModel, atoms: F64, b1_fixed: F64 | None)
 def _project(y: F64, sig: F64) -> tuple[F64, F64, F64]:
     """Best amplitude, residual and residual sum of squares for each row."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        amp = np.einsum("ij,ij->i", y, sig) / np.einsum("ij,ij->i", sig, sig)
+        amp = rowdot(y, sig) / rowdot(sig, sig)
     resid = y - amp[:, None] * sig
-    return amp, resid, np.einsum("ij,ij->i", resid, resid)
+    return amp, resid, rowdot(resid, resid)
 
 
 def _jacobian(model: EPGModel, theta: F64, sig: F64, amp: F64, fit_q: bool) -> F64:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from t2quant.relaxometry._fast import exp_f32, rowsum
 from t2quant.relaxometry.checks import check_echo_spacing, check_signal, check_te_ms
 from t2quant.relaxometry.epgfit import EPGModel, fit_epg
 from t2quant.relaxometry.loglinear import fit_loglinear
@@ -129,7 +130,9 @@ def fit_t2(
     chunks = [rows[i : i + chunk_size] for i in range(0, rows.size, chunk_size)]
 
     def work(chunk: NDArray[np.intp]) -> None:
-        _store(out, chunk, _fit_chunk(flat[chunk], chunk, ctx))
+        contiguous = chunk[-1] - chunk[0] == chunk.size - 1
+        rows = slice(chunk[0], chunk[-1] + 1) if contiguous else chunk
+        _store(out, rows, _fit_chunk(flat[rows], chunk, ctx))
 
     if n_threads > 1 and len(chunks) > 1:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
@@ -221,7 +224,9 @@ def _allocate(n_vox: int, fit_mask: NDArray[np.bool_]) -> dict[str, NDArray]:
     return out
 
 
-def _store(out: dict[str, NDArray], rows: NDArray[np.intp], res: dict[str, NDArray]) -> None:
+def _store(
+    out: dict[str, NDArray], rows: NDArray[np.intp] | slice, res: dict[str, NDArray]
+) -> None:
     for name, values in res.items():
         out[name][rows] = values
 
@@ -229,49 +234,60 @@ def _store(out: dict[str, NDArray], rows: NDArray[np.intp], res: dict[str, NDArr
 def _screen(y: NDArray, t: NDArray, floor: NDArray | float) -> NDArray[np.uint8]:
     """Failure codes that follow from the samples alone (``y`` is ``(N, n)``)."""
     code = np.zeros(y.shape[0], dtype=np.uint8)
-    finite = np.isfinite(y).all(axis=1)
-    yf = np.where(finite[:, None], y, 0)
-    floor = np.asarray(floor)
-    above = yf > (floor[:, None] if floor.ndim else floor)
-    tc = t - t.mean()
-    slope = (yf - yf.mean(axis=1, keepdims=True)) @ tc
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(rowsum(y))  # NaN and inf propagate into the sum
+    floor = np.asarray(floor, dtype=y.dtype)
+    n_above = rowsum(y > (floor[:, None] if floor.ndim else floor))
+    slope = y @ (t - t.mean()).astype(y.dtype)
     code[slope >= 0] = Failure.NOT_DECAYING
-    code[~above.any(axis=1)] = Failure.NO_SIGNAL
-    code[(yf < 0).any(axis=1)] = Failure.NEGATIVE_INPUT
+    code[n_above == 0] = Failure.NO_SIGNAL
+    code[rowsum(y < 0) > 0] = Failure.NEGATIVE_INPUT
     code[~finite] = Failure.NONFINITE_INPUT
     return code
 
 
 def _fit_chunk(y_all: NDArray, rows: NDArray[np.intp], ctx: _Context) -> dict[str, NDArray]:
-    y = y_all[:, ctx.used]
+    y = y_all if ctx.used.all() else y_all[:, ctx.used]
     sigma = None if ctx.sigma is None else ctx.sigma[rows]
     floor = 0.0 if sigma is None else ctx.floor_factor * sigma
     code = _screen(y, ctx.te_ms, floor)
     good = np.flatnonzero(code == Failure.OK)
     res = {name: np.full(y.shape[0], np.nan) for name in _MAPS}
     if good.size:
+        everyone = good.size == y.shape[0]
+        pick = slice(None) if everyone else good
         fitter = _FITTERS[ctx.method]
-        sub_sigma = None if sigma is None else sigma[good]
-        b1 = None if ctx.b1 is None else ctx.b1[rows[good]]
-        params, pred, used_pts, ok = fitter(y[good], ctx, sub_sigma, b1)
-        code[good] = _judge(params, ok, ctx)
-        params.update(_goodness(y[good].astype(np.float64), pred, used_pts))
+        sub_sigma = None if sigma is None else sigma[pick]
+        b1 = None if ctx.b1 is None else ctx.b1[rows[pick]]
+        y_fit = y[pick]
+        params, pred, used_pts, ok = fitter(y_fit, ctx, sub_sigma, b1)
+        code[pick] = _judge(params, ok, ctx)
+        params.update(_goodness(y_fit.astype(pred.dtype, copy=False), pred, used_pts))
         for name, values in params.items():
-            res[name][good] = values
+            if everyone:
+                res[name] = values
+            else:
+                res[name][good] = values
     failed = code > Failure.NOT_FITTED
-    for values in res.values():
-        values[failed] = np.nan
+    if failed.any():
+        for name in _MAPS:
+            res[name] = np.where(failed, np.nan, res[name])
     res["failure"] = code
     return res
 
 
 def _judge(params: dict[str, NDArray], ok: NDArray[np.uint8], ctx: _Context) -> NDArray:
-    """Failure codes from the fitted values (``ok`` holds codes set by the fitter)."""
+    """Failure codes from the fitted values (``ok`` holds codes set by the fitter).
+
+    An estimate far outside the plausible range is reported as such even when the optimiser
+    had not settled (a T2 of seconds is unidentifiable, not merely unconverged).
+    """
     code = ok.copy()
     t2 = params["t2_ms"]
     finite = np.isfinite(t2) & np.isfinite(params["s0"])
-    code[(code == 0) & finite & (t2 > ctx.t2_max_ms)] = Failure.T2_TOO_LONG
-    code[(code == 0) & finite & (t2 < ctx.t2_min_ms)] = Failure.T2_TOO_SHORT
+    open_ = (code == Failure.OK) | (code == Failure.NOT_CONVERGED)
+    code[open_ & finite & (t2 > ctx.t2_max_ms)] = Failure.T2_TOO_LONG
+    code[open_ & finite & (t2 < ctx.t2_min_ms)] = Failure.T2_TOO_SHORT
     if ctx.method == "epg" and ctx.b1 is None:
         code[(code == 0) & ~(params["b1"] >= ctx.b1_min)] = Failure.B1_OUT_OF_RANGE
     code[(code == 0) & ~finite] = Failure.NOT_CONVERGED
@@ -279,13 +295,20 @@ def _judge(params: dict[str, NDArray], ok: NDArray[np.uint8], ctx: _Context) -> 
 
 
 def _goodness(y: NDArray, pred: NDArray, used: NDArray[np.bool_] | None) -> dict[str, NDArray]:
-    w = np.ones_like(y) if used is None else used.astype(np.float64)
-    n = w.sum(axis=1)
+    """R-squared and RMSE over the samples used (``used`` None: all)."""
+    resid = y - pred
+    dev = y - (rowsum(y) / y.shape[1])[:, None]
+    if used is not None:
+        n = rowsum(used)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = rowsum(np.where(used, y, 0)) / n
+        dev = np.where(used, y - mean[:, None], 0)
+        resid = np.where(used, resid, 0)
+    else:
+        n = y.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = (w * y).sum(axis=1) / n
-        rss = (w * (y - pred) ** 2).sum(axis=1)
-        tss = (w * (y - mean[:, None]) ** 2).sum(axis=1)
-        return {"r2": 1.0 - rss / tss, "rmse": np.sqrt(rss / n)}
+        rss = rowsum(resid * resid)
+        return {"r2": 1.0 - rss / rowsum(dev * dev), "rmse": np.sqrt(rss / n)}
 
 
 def _dof_scale(rss: NDArray, n: NDArray | int, p: int) -> NDArray:
@@ -302,7 +325,7 @@ def _fit_loglinear(y, ctx, sigma, b1):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t2 = 1.0 / res.rate
         s0 = np.exp(res.log_s0)
-        pred = s0[:, None] * np.exp(-res.rate[:, None] * ctx.te_ms)
+        pred = (s0[:, None] * exp_f32(-res.rate[:, None] * ctx.te_ms)).astype(y.dtype)
     params = {"t2_ms": t2, "s0": s0, "offset": np.zeros_like(t2), "t2_se_ms": res.rate_se * t2 * t2}
     return params, pred, res.used, code
 
@@ -310,7 +333,7 @@ def _fit_loglinear(y, ctx, sigma, b1):
 def _fit_mono(y, ctx, sigma, b1, *, offset: bool):
     y = y.astype(np.float64)
     res = fit_monoexp_vp(y, ctx.te_ms, offset=offset, grid_ms=ctx.grid_ms)
-    rss = ((y - res.pred) ** 2).sum(axis=1)
+    rss = rowsum((y - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 3 if offset else 2)
     t2 = 1.0 / res.rate
     code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
@@ -329,7 +352,7 @@ def _fit_rician(y, ctx, sigma, b1):
     two_var = 2.0 * sigma * sigma
     y2 = y * y - two_var[:, None]
     res = fit_monoexp_vp(y2, ctx.te_ms, offset=False, grid_ms=0.5 * ctx.grid_ms)
-    rss = ((y2 - res.pred) ** 2).sum(axis=1)
+    rss = rowsum((y2 - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 2)
     t2 = 2.0 / res.rate
     code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
@@ -344,7 +367,7 @@ def _fit_rician(y, ctx, sigma, b1):
 def _fit_epg(y, ctx, sigma, b1):
     y = y.astype(np.float64)
     res = fit_epg(y, ctx.epg, b1_fixed=b1, atoms=ctx.atoms)
-    rss = ((y - res.pred) ** 2).sum(axis=1)
+    rss = rowsum((y - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 3 if b1 is None else 2)
     code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
     code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from t2quant.relaxometry._fast import rowdot, rowsum
+
 __all__ = ["LoglinearResult", "fit_loglinear"]
 
 
@@ -55,8 +57,11 @@ def fit_loglinear(y: NDArray, t: NDArray, *, floor: NDArray | float = 0.0) -> Lo
     dtype = y.dtype
     floor = np.asarray(floor, dtype=dtype)
     used = y > (floor[:, None] if floor.ndim else floor)
-    w = np.where(used, y * y, 0).astype(dtype, copy=False)
-    log_y = np.log(np.where(used, y, 1).astype(dtype, copy=False))
+    if used.all():
+        w, log_y = y * y, np.log(y)
+    else:
+        w = np.where(used, y * y, 0).astype(dtype, copy=False)
+        log_y = np.log(np.where(used, y, 1).astype(dtype, copy=False))
     centre = 0.5 * (t[0] + t[-1])
     scale = 0.5 * (t[-1] - t[0])
     tc = ((t - centre) / scale).astype(dtype)
@@ -69,8 +74,8 @@ def fit_loglinear(y: NDArray, t: NDArray, *, floor: NDArray | float = 0.0) -> Lo
         slope = (s0 * q1 - s1 * q0) / det
         intercept = (s2 * q0 - s1 * q1) / det
         resid = log_y - intercept[:, None] - slope[:, None] * tc
-        wrss = np.einsum("ij,ij->i", w, resid * resid)
-        n_used = used.sum(axis=1)
+        wrss = rowdot(w, resid * resid)
+        n_used = rowsum(used)
         dof = n_used - 2
         slope_var = np.where(dof > 0, wrss / np.maximum(dof, 1), np.nan) * s0 / det
         rate = -slope.astype(np.float64) / scale
