@@ -279,8 +279,12 @@ def test_chunks_and_threads_do_not_change_the_result(method, stimulated_set):
     y = stimulated_set[0][:700].reshape(7, 10, 10, 16)
     one = fit_t2(y, TE16, method=method)
     many = fit_t2(y, TE16, method=method, chunk_size=64, n_threads=2)
+    np.testing.assert_array_equal(one.failure, many.failure)
     for name, values in one.maps().items():
-        np.testing.assert_array_equal(values, many.maps()[name], err_msg=name)
+        if method == "epg":  # BLAS rounding can move the start; LM stops within tol = 1e-3
+            np.testing.assert_allclose(values, many.maps()[name], rtol=3e-3, err_msg=name)
+        else:
+            np.testing.assert_array_equal(values, many.maps()[name], err_msg=name)
     assert one.t2_ms.shape == (7, 10, 10)
 
 

@@ -92,10 +92,25 @@ def _parabola_shift(lo: F64, mid: F64, hi: F64) -> F64:
     return np.clip(np.nan_to_num(shift), -1.0, 1.0)
 
 
-def _dictionary_start(y: F64, model: EPGModel, atoms: F64, b1_fixed: F64 | None) -> tuple[F64, F64]:
-    """Starting ``log T2`` and ``B1`` per voxel from the dictionary."""
+def _dictionary_start(
+    y: F64, model: EPGModel, atoms: F64, b1_fixed: F64 | None, block: int = 1024
+) -> tuple[F64, F64]:
+    """Starting ``log T2`` and ``B1`` per voxel from the dictionary, ``block`` rows at a
+    time so that the correlation matrix stays small."""
+    if y.shape[0] > block:
+        parts = [
+            _dictionary_start(
+                y[i : i + block],
+                model,
+                atoms,
+                None if b1_fixed is None else b1_fixed[i : i + block],
+            )
+            for i in range(0, y.shape[0], block)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     n_b, n_t, _ = atoms.shape
-    corr = (y @ atoms.reshape(n_b * n_t, -1).T).reshape(-1, n_b, n_t)
+    flat_atoms = atoms.reshape(n_b * n_t, -1).astype(np.float32)
+    corr = (y.astype(np.float32) @ flat_atoms.T).reshape(-1, n_b, n_t).astype(np.float64)
     rows = np.arange(y.shape[0])
     log_grid = np.log(model.t2_grid_ms)
     if b1_fixed is None:
