@@ -299,3 +299,20 @@ def test_noise_sigma_from_background_and_signal_mask():
     assert estimate_noise_sigma(y, ~mask) == pytest.approx(25.0, rel=0.05)
     fit = fit_t2(y, 12.0 * np.arange(1, 7), mask=mask, noise_sigma="background", method="rician")
     assert np.nanmedian(fit.t2_ms) == pytest.approx(60.0, rel=0.02)
+
+
+def test_offset_is_bounded_at_zero_and_long_t2_still_fits():
+    rng = np.random.default_rng(16)
+    te = 10.0 * np.arange(1, 9)  # a short train: offset and slow decay nearly collinear
+    t2 = rng.uniform(30, 250, 3000)
+    y = rician(1000 * np.exp(-te / t2[:, None]), 10.0, rng)
+    fit = fit_t2(y, te, method="monoexp_offset")
+    assert np.all(fit.offset[~fit.failed] >= 0)
+    assert fit.failed.mean() < 0.01
+    assert np.median(np.abs(fit.t2_ms / t2 - 1)) < 0.05
+    # On data without an offset the bound is active for about half the voxels, which then
+    # carry the mono-exponential solution exactly.
+    mono = fit_t2(y, te, method="monoexp")
+    at_bound = fit.offset == 0
+    assert 0.2 < at_bound.mean() < 0.8
+    np.testing.assert_array_equal(fit.t2_ms[at_bound], mono.t2_ms[at_bound])

@@ -18,7 +18,7 @@ from t2quant.relaxometry._fast import exp_f32, rowsum
 from t2quant.relaxometry.checks import check_echo_spacing, check_signal, check_te_ms
 from t2quant.relaxometry.epgfit import EPGModel, fit_epg
 from t2quant.relaxometry.loglinear import fit_loglinear
-from t2quant.relaxometry.monoexp import fit_monoexp_vp, t2_grid_ms
+from t2quant.relaxometry.monoexp import fit_monoexp_offset_nonneg, fit_monoexp_vp, t2_grid_ms
 from t2quant.relaxometry.noise import estimate_noise_sigma
 from t2quant.relaxometry.result import Failure, T2Fit
 
@@ -74,7 +74,9 @@ def fit_t2(
         * ``loglinear``: weighted log-linear least squares (weights ``y**2``); samples at or
           below ``floor_factor * noise_sigma`` (or <= 0 without a noise level) are dropped.
         * ``monoexp``: nonlinear least squares ``s0 exp(-TE/T2)``.
-        * ``monoexp_offset``: ``s0 exp(-TE/T2) + offset``.
+        * ``monoexp_offset``: ``s0 exp(-TE/T2) + offset`` with ``offset >= 0`` (a noise
+          floor is positive; where the free fit goes negative the bound is active and the
+          ``offset = 0`` solution is returned).
         * ``rician``: noise-floor corrected mono-exponential. The squared magnitude of a
           Rician sample has expectation ``A**2 + 2 sigma**2``, so ``y**2 - 2 sigma**2`` is
           fitted with ``s0**2 exp(-2 TE/T2)`` (Miller & Joseph 1993; Gudbjartsson & Patz
@@ -332,7 +334,10 @@ def _fit_loglinear(y, ctx, sigma, b1):
 
 def _fit_mono(y, ctx, sigma, b1, *, offset: bool):
     y = y.astype(np.float64)
-    res = fit_monoexp_vp(y, ctx.te_ms, offset=offset, grid_ms=ctx.grid_ms)
+    if offset:
+        res = fit_monoexp_offset_nonneg(y, ctx.te_ms, grid_ms=ctx.grid_ms)
+    else:
+        res = fit_monoexp_vp(y, ctx.te_ms, offset=False, grid_ms=ctx.grid_ms)
     rss = rowsum((y - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 3 if offset else 2)
     t2 = 1.0 / res.rate

@@ -171,3 +171,25 @@ def _rate_variance(e: F64, t: F64, amplitude: F64, offset: bool) -> F64:
     with np.errstate(divide="ignore", invalid="ignore"):
         perp = vv - ve * ve / ee
         return 1.0 / (amplitude * amplitude * perp)
+
+
+def fit_monoexp_offset_nonneg(y: F64, t: F64, *, grid_ms: F64) -> MonoexpResult:
+    """``a exp(-r t) + c`` with ``c >= 0``, for every row of ``y`` (``(N, n)``).
+
+    A magnitude noise floor is positive, and a negative offset only trades against a slow
+    decay (the two are nearly collinear when T2 is long against the echo train). With one
+    bound on a linear parameter the constrained optimum is either the unconstrained one, when
+    it is feasible, or lies on ``c = 0``, i.e. the mono-exponential fit. Rows whose
+    unconstrained fit has ``c < 0`` or did not converge get the ``c = 0`` solution.
+    """
+    res = fit_monoexp_vp(y, t, offset=True, grid_ms=grid_ms)
+    edge = ~(res.offset >= 0) | ~res.converged
+    if not edge.any():
+        return res
+    sub = fit_monoexp_vp(y[edge], t, offset=False, grid_ms=grid_ms)
+    merged = {}
+    for name in ("rate", "amplitude", "offset", "pred", "rate_var_unscaled", "converged"):
+        values = getattr(res, name).copy()
+        values[edge] = getattr(sub, name)
+        merged[name] = values
+    return MonoexpResult(**merged)
