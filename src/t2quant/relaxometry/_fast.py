@@ -28,3 +28,12 @@ def exp_f32(x: NDArray) -> NDArray:
     if x.dtype == np.float32:
         return np.exp(x)
     return np.exp(x.astype(np.float32)).astype(x.dtype)
+
+
+def parabola_shift(lo: NDArray, mid: NDArray, hi: NDArray) -> NDArray:
+    """Offset of a parabola's peak through three equally spaced samples, in grid steps,
+    clipped to [-1, 1]; 0 where the samples do not bend downwards."""
+    curvature = lo - 2.0 * mid + hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(curvature < 0, 0.5 * (lo - hi) / curvature, 0.0)
+    return np.clip(np.nan_to_num(shift), -1.0, 1.0)

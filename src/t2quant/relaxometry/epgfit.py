@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from t2quant.relaxometry._fast import rowdot
+from t2quant.relaxometry._fast import parabola_shift, rowdot
 from t2quant.synth.epg import epg_mese_signal
 
 __all__ = ["EPGModel", "EPGResult", "fit_epg"]
@@ -85,13 +85,6 @@ class EPGResult:
     converged: NDArray[np.bool_]
 
 
-def _parabola_shift(lo: F64, mid: F64, hi: F64) -> F64:
-    curvature = lo - 2.0 * mid + hi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curvature < 0, 0.5 * (lo - hi) / curvature, 0.0)
-    return np.clip(np.nan_to_num(shift), -1.0, 1.0)
-
-
 def _dictionary_start(
     y: F64, model: EPGModel, atoms: F64, b1_fixed: F64 | None, block: int = 1024
 ) -> tuple[F64, F64]:
@@ -119,12 +112,12 @@ def _dictionary_start(
         ib = np.abs(b1_fixed[:, None] - model.b1_grid[None, :]).argmin(axis=1)
         it = np.argmax(corr[rows, ib], axis=1)
     it_c = np.clip(it, 1, n_t - 2)
-    t_shift = _parabola_shift(*(corr[rows, ib, it_c + k] for k in (-1, 0, 1)))
+    t_shift = parabola_shift(*(corr[rows, ib, it_c + k] for k in (-1, 0, 1)))
     log_t2 = log_grid[it_c] + t_shift * (log_grid[1] - log_grid[0])
     if b1_fixed is not None:
         return log_t2, b1_fixed
     ib_c = np.clip(ib, 1, n_b - 2)
-    b_shift = _parabola_shift(*(corr[rows, ib_c + k, it] for k in (-1, 0, 1)))
+    b_shift = parabola_shift(*(corr[rows, ib_c + k, it] for k in (-1, 0, 1)))
     b1 = model.b1_grid[ib_c] + b_shift * (model.b1_grid[1] - model.b1_grid[0])
     return log_t2, np.minimum(b1, 1.0)
 

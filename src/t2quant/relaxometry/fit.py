@@ -332,6 +332,13 @@ def _fit_loglinear(y, ctx, sigma, b1):
     return params, pred, res.used, code
 
 
+def _fit_codes(converged: NDArray[np.bool_], amplitude: NDArray) -> NDArray[np.uint8]:
+    """OK, NOT_CONVERGED, or NOT_DECAYING where the fitted amplitude is not positive."""
+    code = np.where(converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
+    code[(code == 0) & ~(amplitude > 0)] = Failure.NOT_DECAYING
+    return code
+
+
 def _fit_mono(y, ctx, sigma, b1, *, offset: bool):
     y = y.astype(np.float64)
     if offset:
@@ -341,8 +348,7 @@ def _fit_mono(y, ctx, sigma, b1, *, offset: bool):
     rss = rowsum((y - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 3 if offset else 2)
     t2 = 1.0 / res.rate
-    code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
-    code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING
+    code = _fit_codes(res.converged, res.amplitude)
     se = np.sqrt(s2 * res.rate_var_unscaled) * t2 * t2
     return (
         {"t2_ms": t2, "s0": res.amplitude, "offset": res.offset, "t2_se_ms": se},
@@ -360,8 +366,7 @@ def _fit_rician(y, ctx, sigma, b1):
     rss = rowsum((y2 - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 2)
     t2 = 2.0 / res.rate
-    code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
-    code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING
+    code = _fit_codes(res.converged, res.amplitude)
     with np.errstate(invalid="ignore"):
         s0 = np.sqrt(res.amplitude)
         pred = np.sqrt(np.maximum(res.pred, 0.0) + two_var[:, None])
@@ -374,8 +379,7 @@ def _fit_epg(y, ctx, sigma, b1):
     res = fit_epg(y, ctx.epg, b1_fixed=b1, atoms=ctx.atoms)
     rss = rowsum((y - res.pred) ** 2)
     s2 = _dof_scale(rss, y.shape[1], 3 if b1 is None else 2)
-    code = np.where(res.converged, Failure.OK, Failure.NOT_CONVERGED).astype(np.uint8)
-    code[(code == 0) & ~(res.amplitude > 0)] = Failure.NOT_DECAYING
+    code = _fit_codes(res.converged, res.amplitude)
     se = np.sqrt(s2 * res.log_t2_var_unscaled) * res.t2_ms
     params = {"t2_ms": res.t2_ms, "s0": res.amplitude, "offset": np.zeros_like(res.t2_ms),
               "b1": res.b1, "t2_se_ms": se}  # fmt: skip

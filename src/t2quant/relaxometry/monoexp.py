@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from t2quant.relaxometry._fast import exp_f32, rowdot, rowsum
+from t2quant.relaxometry._fast import exp_f32, parabola_shift, rowdot, rowsum
 
 __all__ = ["MonoexpResult", "fit_monoexp_vp", "t2_grid_ms"]
 
@@ -56,12 +56,8 @@ def _dictionary_start(y: F64, t: F64, grid_ms: F64, offset: bool) -> F64:
     corr = y @ atoms.T  # (N, G): projected amplitude on each unit curve
     best = np.clip(np.argmax(corr, axis=1), 1, grid_ms.size - 2)
     rows = np.arange(y.shape[0])
-    c_lo, c_mid, c_hi = corr[rows, best - 1], corr[rows, best], corr[rows, best + 1]
-    curvature = c_lo - 2.0 * c_mid + c_hi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curvature < 0, 0.5 * (c_lo - c_hi) / curvature, 0.0)
-    step = log_rate[1] - log_rate[0]
-    return log_rate[best] + np.clip(shift, -1.0, 1.0) * step
+    shift = parabola_shift(corr[rows, best - 1], corr[rows, best], corr[rows, best + 1])
+    return log_rate[best] + shift * (log_rate[1] - log_rate[0])
 
 
 def _energy_derivatives(
