@@ -2,7 +2,9 @@
 
 Reductions over the short echo axis of a ``(N, n)`` array are slow as NumPy reductions
 (an inner loop of ``n`` per row) but fast as a matrix-vector product; float64 ``exp`` has
-no SIMD kernel in common NumPy builds and is ~20x slower than float32 ``exp``.
+no SIMD kernel in common NumPy builds and is ~20x slower than float32 ``exp``. Fresh
+temporaries larger than glibc's mmap threshold (128 KiB) are mapped and unmapped on every
+call, paying a page fault per 4 KiB; :class:`Scratch` keeps the big ones for reuse.
 """
 
 from __future__ import annotations
@@ -37,3 +39,38 @@ def parabola_shift(lo: NDArray, mid: NDArray, hi: NDArray) -> NDArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         shift = np.where(curvature < 0, 0.5 * (lo - hi) / curvature, 0.0)
     return np.clip(np.nan_to_num(shift), -1.0, 1.0)
+
+
+class Scratch:
+    """Reusable work arrays for one thread, keyed by name.
+
+    ``take(name, shape, dtype)`` returns an uninitialised array of that shape, reusing the
+    memory of an earlier call with the same name when it is large enough (a view of its
+    first rows). Not thread-safe: give each thread its own.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, NDArray] = {}
+
+    def take(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> NDArray:
+        held = self._arrays.get(name)
+        if (
+            held is None
+            or held.dtype != np.dtype(dtype)
+            or held.shape[1:] != tuple(shape[1:])
+            or held.shape[0] < shape[0]
+        ):
+            held = self._arrays[name] = np.empty(shape, dtype=dtype)
+        return held[: shape[0]]
+
+
+def echo_major(y: NDArray, scratch: Scratch) -> NDArray:
+    """``y.T`` (``(n, N)`` for ``(N, n)`` input) with each echo's samples contiguous: a view
+    when ``y`` is already echo-major in memory (a Fortran-ordered image), else a copy into
+    ``scratch``. Sums over echoes run several times faster on this layout."""
+    yt = y.T
+    if yt.strides[1] == yt.itemsize:
+        return yt
+    out = scratch.take("y_t", yt.shape, y.dtype)
+    np.copyto(out, yt)
+    return out
