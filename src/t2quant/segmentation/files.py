@@ -1,0 +1,71 @@
+"""Load what ``t2quant segment`` is given, run the segmenter or an import, write the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from numpy.typing import NDArray
+
+from t2quant.segmentation.core import DiscSegmentation, segment_discs
+from t2quant.segmentation.imports import import_labels
+from t2quant.segmentation.outputs import write_segmentation
+
+__all__ = ["mese_t2w_image", "segment_to_files"]
+
+T2W_TE_MS = (60.0, 120.0)
+
+
+def mese_t2w_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
+    """A T2-weighted image from multi-echo data ``(..., n_echoes)``: the mean of the echoes
+    with TE in 60-120 ms (or the echo nearest 90 ms when none is)."""
+    te = np.asarray(te_ms, dtype=np.float64)
+    pick = (te >= T2W_TE_MS[0]) & (te <= T2W_TE_MS[1])
+    if not pick.any():
+        pick = np.arange(te.size) == int(np.argmin(np.abs(te - 90.0)))
+    return np.asarray(data[..., pick], dtype=np.float32).mean(axis=-1)
+
+
+def bids_stem(name: str) -> str:
+    """``sub-01_ses-1_T2w`` -> ``sub-01_ses-1``: a BIDS suffix (the last part, without a
+    ``-``) is replaced by the output's own; other names are kept whole."""
+    parts = name.split("_")
+    if len(parts) > 1 and "-" not in parts[-1] and all("-" in p for p in parts[:-1]):
+        return "_".join(parts[:-1])
+    return name
+
+
+def _load_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray, str, str]:
+    """(image, affine, stem, source) from a 3D NIfTI or multi-echo input."""
+    if len(inputs) == 1 and inputs[0].is_file():
+        img = nib.load(str(inputs[0]))
+        if len(img.shape) == 3 or (len(img.shape) == 4 and img.shape[3] == 1):
+            stem = bids_stem(inputs[0].name.removesuffix(".gz").removesuffix(".nii"))
+            return np.asanyarray(img.dataobj), img.affine, stem, str(inputs[0])
+    from t2quant.echoes import load_input
+
+    me = load_input(inputs, te_ms)
+    return mese_t2w_image(me.data, me.te_ms), me.affine, me.stem, ", ".join(map(str, me.sources))
+
+
+def segment_to_files(
+    inputs: list[Path], outdir: Path, *, orientation: str | None = None,
+    labels_from: tuple[str, str] | None = None, te_ms=None,
+) -> tuple[DiscSegmentation, dict[str, Path]]:  # fmt: skip
+    image, affine, stem, source = _load_image([Path(p) for p in inputs], te_ms)
+    if labels_from is not None:
+        scheme, mask_path = labels_from
+        mask_img = nib.load(mask_path)
+        seg = import_labels(
+            np.asanyarray(mask_img.dataobj).astype(np.int32), scheme, mask_affine=mask_img.affine,
+            image_shape=image.shape, image_affine=affine, name=str(mask_path),
+        )  # fmt: skip
+        method = f"imported from {mask_path} ({scheme} labels)"
+    else:
+        seg = segment_discs(image, affine, orientation=orientation, name=source)
+        method = "t2quant classical (canal-guided column profile, sacrum-anchored naming)"
+    paths = write_segmentation(
+        seg, image, affine, outdir, stem, source=source, orientation=orientation, method=method
+    )
+    return seg, paths

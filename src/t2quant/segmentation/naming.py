@@ -1,0 +1,172 @@
+"""Name the discs upward from the sacrum, and say when the count is unsure.
+
+The anchor is the sacrum: the lowest full disc above it is L5/S1. Below L5/S1 the fused
+sacral segments show only thin remnant discs (S1/S2, sometimes S2/S3), and the thecal sac
+ends near S2. A gap is *remnant-like* when it is thin and dark and lies near the end of the
+canal; the lowest gap is L5/S1 unless it is remnant-like. Names are never shifted to make
+the count look normal: an unsure anchor, an irregular spacing, or levels out of view become
+flags and warnings.
+
+Flags: ``level_uncertain`` (the count may be off by one), ``transitional_anatomy`` (the
+pattern at the lumbosacral junction is not the usual one), ``no_sacrum`` (nothing to anchor
+on: no disc is named), ``missing_level`` (a level of T11/T12..L5/S1 is not in the image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from t2quant.levels import LEVELS
+from t2quant.segmentation.column import Column
+from t2quant.segmentation.profile import Gap
+
+__all__ = ["Naming", "name_gaps"]
+
+REMNANT_GAP_MM = 13.0  # a sacral remnant: a dark gap no taller than this between bodies
+SACRUM_VIEW_MM = 30.0  # column needed below the lowest disc to see the sacrum
+
+
+@dataclass
+class Naming:
+    gaps: dict[str, Gap] = field(default_factory=dict)  # level name -> gap
+    confidence: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+def name_gaps(gaps: list[Gap], prof: NDArray, column: Column, step_mm: float) -> Naming:
+    """Assign level names to the gaps (superior to inferior) from the sacrum upward."""
+    warnings: list[str] = []
+    flags: set[str] = set()
+    if not gaps:
+        return _unnamed("no disc was found along the column", {"no_sacrum"})
+    anchor, anchor_conf = _anchor(gaps, prof, column, step_mm, warnings, flags)
+    if anchor is None:
+        return _unnamed(warnings[-1], flags)
+    naming = Naming()
+    names = [*list(LEVELS[::-1]), "T10/T11"]
+    for offset, k in enumerate(range(anchor, -1, -1)):
+        if offset >= len(names):
+            break
+        naming.gaps[names[offset]] = gaps[k]
+        naming.confidence[names[offset]] = _confidence(gaps[k]) * anchor_conf
+    _check_spacing(naming, warnings, flags)
+    top_visible = _top_of_view(prof, column, step_mm)
+    for lvl in LEVELS:
+        if lvl in naming.gaps:
+            continue
+        where = _where_missing(naming, lvl, top_visible)
+        naming.missing[lvl] = where
+        warnings.append(f"{lvl}: {where}")
+        flags.add("missing_level")
+    naming.warnings = tuple(warnings)
+    naming.flags = tuple(sorted(flags))
+    return naming
+
+
+def _unnamed(why: str, flags: set[str]) -> Naming:
+    naming = Naming(warnings=(why,), flags=tuple(sorted(flags | {"level_uncertain"})))
+    naming.missing = dict.fromkeys(LEVELS, "not named: " + why)
+    return naming
+
+
+def _remnant_like(gap: Gap, column: Column, image_end_mm: float) -> bool:
+    """A thin dark gap near the end of the thecal sac: a fused sacral segment's remnant disc.
+    Where the canal runs out of the image its end is unknown and only the shape counts."""
+    if gap.kind != "dark" or gap.bottom_mm - gap.top_mm > REMNANT_GAP_MM:
+        return False
+    canal_end = column.canal_range_mm[1]
+    if canal_end > image_end_mm - 10.0:
+        return True
+    return -10.0 <= canal_end - gap.centre_mm <= 60.0
+
+
+def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, float]:
+    """Index of the L5/S1 gap and a confidence factor for the whole count."""
+    finite = np.flatnonzero(np.isfinite(prof))
+    image_end = float(column.s_mm[finite[-1]]) if finite.size else 0.0
+    last = gaps[-1]
+    below_last = _column_below(prof, last.bottom_mm, column, step_mm)
+    if _remnant_like(last, column, image_end) and len(gaps) >= 2:
+        anchor = len(gaps) - 2
+        if _remnant_like(gaps[anchor], column, image_end):
+            warnings.append(
+                "the two lowest discs are both thin and dark: L5/S1 is taken as the upper one "
+                "(a collapsed L5/S1 above the S1/S2 remnant); if the lower one is L5/S1 every "
+                "name is one level too high; check the count"
+            )
+            flags.add("level_uncertain")
+            return anchor, 0.7
+        return anchor, 1.0
+    canal_runs_off = column.canal_range_mm[1] > image_end - 10.0
+    if below_last < SACRUM_VIEW_MM or canal_runs_off:
+        warnings.append(
+            "no sacrum in the field of view (no sacral remnant disc, and the image ends "
+            f"{below_last:.0f} mm below the lowest disc"
+            + (" with the canal still running" if canal_runs_off else "")
+            + "); levels cannot be anchored"
+        )
+        flags.update({"no_sacrum", "level_uncertain"})
+        return None, 0.0
+    warnings.append("no sacral remnant disc seen below the lowest disc; it is taken as L5/S1")
+    flags.add("level_uncertain")
+    return len(gaps) - 1, 0.7
+
+
+def _column_below(prof: NDArray, s_mm: float, column: Column, step_mm: float) -> float:
+    """How much imaged column (mm) there is below arc length ``s_mm``."""
+    start = int(np.searchsorted(column.s_mm, s_mm))
+    finite = np.isfinite(prof[start:])
+    if not finite.any():
+        return 0.0
+    return float(np.flatnonzero(finite)[-1] * step_mm)
+
+
+def _top_of_view(prof: NDArray, column: Column, step_mm: float) -> float | None:
+    finite = np.flatnonzero(np.isfinite(prof))
+    return None if finite.size == 0 else float(column.s_mm[finite[0]])
+
+
+def _where_missing(naming: Naming, level: str, top_visible: float | None) -> str:
+    """Why a level has no disc: above the field of view, at its top edge, or not found."""
+    named = [(LEVELS.index(lvl), g.centre_mm) for lvl, g in naming.gaps.items() if lvl in LEVELS]
+    if top_visible is None or len(named) < 2:
+        return "not found in the image"
+    idx, centre = zip(*sorted(named), strict=True)
+    spacing = float(np.median(np.diff(centre) / np.diff(idx)))
+    expected = centre[0] - (idx[0] - LEVELS.index(level)) * spacing
+    if expected < top_visible - 0.1 * spacing:
+        return "above the field of view"
+    if expected < top_visible + 0.6 * spacing:
+        return "at the top edge of the field of view; not segmented"
+    return "not found in the image"
+
+
+def _check_spacing(naming: Naming, warnings: list[str], flags: set[str]) -> None:
+    order = [lvl for lvl in [*LEVELS[::-1], "T10/T11"] if lvl in naming.gaps]
+    centres = np.array([naming.gaps[lvl].centre_mm for lvl in order])
+    if centres.size < 3:
+        return
+    spacing = np.abs(np.diff(centres))
+    typical = float(np.median(spacing))
+    for a, b, gap_mm in zip(order[:-1], order[1:], spacing, strict=True):
+        if not 0.6 * typical <= gap_mm <= 1.6 * typical:
+            warnings.append(
+                f"{b} to {a}: {gap_mm:.0f} mm between disc centres (typical {typical:.0f} mm); "
+                "a disc may have been missed or split"
+            )
+            flags.add("level_uncertain")
+            for lvl in (a, b):
+                naming.confidence[lvl] *= 0.5
+
+
+def _confidence(gap: Gap) -> float:
+    """How clearly the disc stands out: full for a clear nucleus or collapse, less when the
+    disc is only told apart by its endplates."""
+    strength = min(1.0, abs(gap.contrast) / 0.5)
+    return round(0.5 + 0.45 * strength, 3)

@@ -1,0 +1,165 @@
+"""One disc on one sagittal plane, in the straightened column's (s, d) grid.
+
+Within the stretch between two vertebral bodies, each depth column ``d`` is a short profile
+along ``s``: body, endplate (dark), disc, endplate, body. The disc is the run of samples
+around the disc centre that are not endplate (for a bright or marrow-like disc), or the dark
+run itself (for a collapsed disc). Its depth range runs from the canal wall to the anterior
+edge of the bodies. Boundaries are smoothed across depth, since endplates are smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+from t2quant.segmentation.profile import BODY_RANGE, Gap
+
+__all__ = ["DiscOutline", "outline_disc"]
+
+MAX_DEPTH_MM = 48.0
+ENDPLATE_MM = 1.0  # endplate thickness trimmed off a collapsed disc's dark band
+OUTSIDE = 0.55  # anterior to the disc: the dark longitudinal ligament
+CSF = 1.6  # relative to the body signal: brighter than this next to the canal wall is fluid
+BODY_PROBE_MM = 8.0  # body rows sampled above and below a gap
+
+
+@dataclass(frozen=True)
+class DiscOutline:
+    """A disc on one plane: for each depth sample inside, its top and bottom arc length."""
+
+    d_index: NDArray[np.intp]  # depth samples covered
+    top_mm: NDArray[np.float64]  # per covered depth sample
+    bottom_mm: NDArray[np.float64]
+
+    @property
+    def area_mm2(self) -> float:
+        if self.d_index.size < 2:
+            return 0.0
+        step = 0.5
+        return float(np.sum(self.bottom_mm - self.top_mm) * step)
+
+
+def outline_disc(
+    straight: NDArray, gap: Gap, s_mm: NDArray, d_mm: NDArray, step_mm: float, level: float
+) -> DiscOutline | None:
+    """Outline the disc of ``gap`` on one straightened plane ``(n_s, n_d)``, or None where the
+    plane does not cross it (no bodies above and below). ``level`` is the body signal."""
+    img = ndi.gaussian_filter(straight / level, 0.4 / step_mm)
+    above = _rows(s_mm, gap.top_mm - BODY_PROBE_MM, gap.top_mm - 1.0)
+    below = _rows(s_mm, gap.bottom_mm + 1.0, gap.bottom_mm + BODY_PROBE_MM)
+    depth = _body_depth(img, above, below, d_mm)
+    if depth is None:
+        return None
+    d_lo, d_hi = _disc_depth(img, gap, s_mm, d_mm, depth)
+    window = _rows(s_mm, gap.top_mm - 2.0, gap.bottom_mm + 2.0)
+    centre = np.searchsorted(s_mm, gap.centre_mm)
+    cols = np.arange(d_lo, d_hi + 1)
+    tops, bottoms = [], []
+    for j in cols:
+        band = img[window, max(0, j - 1) : j + 2].mean(axis=1)
+        t, b = _column_extent(band, s_mm[window], s_mm[centre], gap, step_mm)
+        tops.append(t)
+        bottoms.append(b)
+    tops_a, bottoms_a = np.array(tops), np.array(bottoms)
+    k = max(3, round(3.0 / step_mm) | 1)
+    tops_a = ndi.median_filter(tops_a, size=k, mode="nearest")
+    bottoms_a = ndi.median_filter(bottoms_a, size=k, mode="nearest")
+    keep = bottoms_a > tops_a
+    return DiscOutline(cols[keep], tops_a[keep], bottoms_a[keep])
+
+
+def _disc_depth(img, gap, s_mm, d_mm, body_depth) -> tuple[int, int]:
+    """Posterior and anterior depth limits of the disc: from where the canal's fluid ends to
+    the dark anterior longitudinal ligament (a collapsed, dark disc stops with the bodies)."""
+    rows = _rows(s_mm, gap.disc_top_mm, gap.disc_bottom_mm)
+    if rows.size == 0:
+        return body_depth
+    prof = np.median(img[rows], axis=0)
+    near = np.flatnonzero((d_mm >= -4.0) & (d_mm <= 6.0))
+    fluid = near[prof[near] > CSF]
+    d_lo = int(fluid[-1] + 1) if fluid.size else int(np.flatnonzero(d_mm >= 0.0)[0])
+    if gap.kind == "dark":
+        return d_lo, min(len(d_mm) - 1, body_depth[1] + round(1.5 / (d_mm[1] - d_mm[0])))
+    j = int(np.flatnonzero(d_mm >= 20.0)[0])
+    limit = int(np.flatnonzero(d_mm <= MAX_DEPTH_MM)[-1])
+    while j < limit and prof[j] >= OUTSIDE:
+        j += 1
+    return d_lo, max(j - 1, d_lo + 1, body_depth[1])
+
+
+def _rows(s_mm: NDArray, lo: float, hi: float) -> NDArray[np.intp]:
+    return np.flatnonzero((s_mm >= lo) & (s_mm <= hi))
+
+
+def _body_depth(img: NDArray, above: NDArray, below: NDArray, d_mm: NDArray):
+    """Depth samples from the canal wall to the bodies' anterior edge, or None when the
+    plane shows no vertebral body both above and below the gap."""
+    if above.size == 0 or below.size == 0:
+        return None
+    ok = []
+    for rows in (above, below):
+        med = np.median(img[rows], axis=0)
+        ok.append((med >= BODY_RANGE[0] - 0.1) & (med <= BODY_RANGE[1] + 0.2))
+    body = ok[0] & ok[1]
+    core = (d_mm >= 8.0) & (d_mm <= 20.0)
+    if body[core].mean() < 0.6:
+        return None
+    start = int(np.flatnonzero(d_mm >= 0.0)[0])
+    labels, _ = ndi.label(ndi.binary_closing(body, np.ones(5)))
+    mid = int(np.flatnonzero(d_mm >= 14.0)[0])
+    if labels[mid] == 0:
+        return None
+    run = np.flatnonzero(labels == labels[mid])
+    d_lo = max(start, int(run[0]))
+    d_hi = min(int(run[-1]), int(np.flatnonzero(d_mm <= MAX_DEPTH_MM)[-1]))
+    return d_lo, d_hi
+
+
+def _column_extent(prof: NDArray, s: NDArray, s_centre: float, gap: Gap, step_mm: float):
+    """Top and bottom (mm) of the disc in one depth column's profile along s.
+
+    The endplates are the darkest samples near each end of the gap. Between them, a disc
+    brighter than its endplates ends where the profile crosses half-way from its own signal
+    down to the endplate minimum (the edge of a blurred step). A disc as dark as its
+    endplates (collapsed) is the dark band between the bodies less one endplate thickness at
+    each end."""
+    idx = np.arange(len(s))
+    c = int(np.clip(np.searchsorted(s, s_centre), 2, len(s) - 3))
+    top_zone = idx[(s >= gap.top_mm - 1.5) & (idx < c - 1)]
+    bottom_zone = idx[(s <= gap.bottom_mm + 1.5) & (idx > c + 1)]
+    if top_zone.size == 0 or bottom_zone.size == 0:
+        return s_centre - 0.5 * step_mm, s_centre + 0.5 * step_mm
+    m_top = int(top_zone[np.argmin(prof[top_zone])])
+    m_bot = int(bottom_zone[np.argmin(prof[bottom_zone])])
+    inner = prof[m_top + 1 : m_bot] if m_bot - m_top > 1 else prof[c : c + 1]
+    level = float(np.median(inner))
+    floor = max(prof[m_top], prof[m_bot])
+    if level - floor > 0.12:
+        top = _crossing(prof, m_top, +1, 0.5 * (level + prof[m_top]), m_bot)
+        bottom = _crossing(prof, m_bot, -1, 0.5 * (level + prof[m_bot]), m_top)
+    else:  # collapsed: the dark band between the bodies, endplates trimmed
+        body = 0.5 * (float(prof[top_zone[0]]) + float(prof[bottom_zone[-1]]))
+        half = 0.5 * (body + level)
+        top = _crossing(prof, c, -1, half, top_zone[0]) + ENDPLATE_MM / step_mm
+        bottom = _crossing(prof, c, +1, half, bottom_zone[-1]) - ENDPLATE_MM / step_mm
+        if bottom <= top:
+            top = bottom = float(c)
+    top_mm = float(np.interp(top, idx, s))
+    bottom_mm = float(np.interp(bottom, idx, s))
+    return top_mm, bottom_mm
+
+
+def _crossing(prof: NDArray, start: int, step: int, value: float, stop: int) -> float:
+    """Sub-sample index where the profile first crosses ``value`` walking from ``start`` in
+    direction ``step`` (at most to ``stop``)."""
+    j = start
+    above = prof[start] >= value
+    while j != stop and (prof[j + step] >= value) == above:
+        j += step
+    if j == stop:
+        return float(j)
+    frac = (prof[j] - value) / (prof[j] - prof[j + step]) if prof[j] != prof[j + step] else 0.5
+    return float(j + step * float(np.clip(frac, 0.0, 1.0)))
