@@ -133,7 +133,7 @@ def _paint(
             out = outline_disc(straight, gap, column.s_mm, column.d_mm, STEP_MM, plane_level)
             outlines[lvl].append(out)
     for lvl in outlines:
-        outlines[lvl] = _central_run(outlines[lvl])
+        outlines[lvl] = _within_envelope(_central_run(outlines[lvl]))
     labels = np.zeros(shape, np.uint8)
     s_pix, d_pix = column.coordinates(shape[:2])
     d_idx = np.rint((d_pix - column.d_mm[0]) / STEP_MM).astype(np.intp)
@@ -156,6 +156,32 @@ def _paint(
 
 
 MIN_AREA_RATIO = 0.5
+
+
+def _within_envelope(per_slice: list[DiscOutline | None]) -> list[DiscOutline | None]:
+    """Clip each slice's outline to the central slice's: away from the midline a disc is no
+    deeper and no taller (lateral slices cut shorter chords of a kidney-shaped disc)."""
+    present = [i for i, o in enumerate(per_slice) if o is not None]
+    if not present:
+        return per_slice
+    ref = per_slice[present[len(present) // 2]]
+    top = dict(zip(ref.d_index.tolist(), ref.top_mm, strict=True))
+    bottom = dict(zip(ref.d_index.tolist(), ref.bottom_mm, strict=True))
+    out: list[DiscOutline | None] = []
+    for o in per_slice:
+        if o is None:
+            out.append(None)
+            continue
+        keep = np.isin(o.d_index, ref.d_index)
+        d = o.d_index[keep]
+        t = np.maximum(o.top_mm[keep], [top[j] - ENVELOPE_MM for j in d])
+        b = np.minimum(o.bottom_mm[keep], [bottom[j] + ENVELOPE_MM for j in d])
+        ok = b > t
+        out.append(DiscOutline(d[ok], t[ok], b[ok]) if ok.any() else None)
+    return out
+
+
+ENVELOPE_MM = 0.5
 
 
 def _central_run(per_slice: list[DiscOutline | None]) -> list[DiscOutline | None]:
