@@ -27,6 +27,7 @@ __all__ = ["Naming", "name_gaps"]
 
 REMNANT_GAP_MM = 13.0  # a sacral remnant: a dark gap no taller than this between bodies
 SACRUM_VIEW_MM = 30.0  # column needed below the lowest disc to see the sacrum
+SURE_REMNANT_MM = 30.0  # a remnant this close above the end of the thecal sac is not in doubt
 
 
 @dataclass
@@ -94,6 +95,7 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, f
     below_last = _column_below(prof, last.bottom_mm, column, step_mm)
     if _remnant_like(last, column, image_end) and len(gaps) >= 2:
         anchor = len(gaps) - 2
+        to_canal_end = column.canal_range_mm[1] - last.centre_mm
         if _remnant_like(gaps[anchor], column, image_end):
             warnings.append(
                 "the two lowest discs are both thin and dark: L5/S1 is taken as the upper one "
@@ -102,6 +104,14 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, f
             )
             flags.add("level_uncertain")
             return anchor, 0.7
+        if to_canal_end > SURE_REMNANT_MM:
+            warnings.append(
+                f"the lowest disc (at {last.centre_mm:.0f} mm along the column) is thin and dark "
+                f"but {to_canal_end:.0f} mm above the end of the thecal sac: it is taken as the "
+                "S1/S2 remnant; if it is a collapsed L5/S1 every name is one level too high"
+            )
+            flags.add("level_uncertain")
+            return anchor, 0.8
         return anchor, 1.0
     canal_runs_off = column.canal_range_mm[1] > image_end - 10.0
     if below_last < SACRUM_VIEW_MM or canal_runs_off:

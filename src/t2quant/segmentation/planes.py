@@ -142,9 +142,7 @@ def _column_extent(prof: NDArray, s: NDArray, s_centre: float, gap: Gap, step_mm
         lv_top = min(level, float(np.median(prof[m_top + 1 : m_top + 1 + near])))
         lv_bot = min(level, float(np.median(prof[max(m_top + 1, m_bot - near) : m_bot])))
         top = _crossing(prof, m_top, +1, 0.5 * (max(lv_top, floor + 0.12) + prof[m_top]), m_bot)
-        bottom = _crossing(
-            prof, m_bot, -1, 0.5 * (max(lv_bot, floor + 0.12) + prof[m_bot]), m_top
-        )
+        bottom = _crossing(prof, m_bot, -1, 0.5 * (max(lv_bot, floor + 0.12) + prof[m_bot]), m_top)
     else:  # collapsed: the dark band between the bodies, endplates trimmed
         body = 0.5 * (float(prof[top_zone[0]]) + float(prof[bottom_zone[-1]]))
         half = 0.5 * (body + level)

@@ -23,7 +23,8 @@ BAND_MM = (5.0, 22.0)  # depth band of the profile: the middle of the bodies
 DIP = 0.72  # below this (times the body level) a sample is an endplate or a dark disc
 BODY_RANGE = (0.78, 1.45)  # body marrow, relative to the body level
 MIN_BODY_MM = 13.0
-MAX_GAP_MM = 24.0  # a disc with its two endplates is never taller than this
+MAX_GAP_MM = 24.0
+MIN_GAP_MM = 3.0  # a disc with its two endplates is never taller than this
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ def find_gaps(prof: NDArray, s_mm: NDArray, step_mm: float) -> list[Gap]:
     for (_, end), (start, _) in itertools.pairwise(bodies):
         if (start - end) * step_mm > MAX_GAP_MM or start <= end + 1:
             continue
-        gaps.append(_describe_gap(prof, s_mm, end, start, step_mm))
+        gap = _describe_gap(prof, s_mm, end, start, step_mm)
+        if gap.bottom_mm - gap.top_mm < MIN_GAP_MM and abs(gap.contrast) < 0.4:
+            continue  # a faint break inside a body, not a disc
+        gaps.append(gap)
     return gaps
 
 
