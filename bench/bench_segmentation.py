@@ -57,7 +57,7 @@ def check(seg, truth: np.ndarray) -> tuple[bool, list[float], list[str]]:
 
 def phantoms(n: int) -> None:
     print(f"\n1. {n} phantoms (demo protocol, SPIDER-model grades; every 5th with a grade-5 disc)")
-    all_named, dices, worst = 0, [], []
+    all_named, dices, worst, uncertain = 0, [], [], 0
     for seed in range(n):
         rng = np.random.default_rng([seed, 77])
         grades = sample_grades(rng)
@@ -67,11 +67,13 @@ def phantoms(n: int) -> None:
         seg = segment_discs(simulate_t2w(ph, DEMO, seed=seed), ph.affine)
         named, d, wrong = check(seg, ph.discs)
         all_named += named
+        uncertain += "level_uncertain" in seg.flags
         dices.append(d)
         if not named or min(d) < 0.8:
             worst.append((seed, grades, wrong, [round(x, 2) for x in d], seg.flags))
     dices = np.array(dices)
-    print(f"   all seven levels named right: {all_named} of {n}")
+    print(f"   all seven levels named right: {all_named} of {n}; "
+          f"flagged level_uncertain: {uncertain} of {n}")  # fmt: skip
     print(f"   Dice per disc: median {np.median(dices):.3f}, 5th percentile "
           f"{np.percentile(dices, 5):.3f}, min {dices.min():.3f}; discs >= 0.90: "
           f"{(dices >= 0.90).mean():.1%}")  # fmt: skip

@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 __all__ = ["Column", "find_column", "mid_sagittal"]
 
 STEP_MM = 0.5  # sampling step of the straightened column
-DEPTH_MM = (-4.0, 60.0)  # depth range sampled (negative: into the canal)
+DEPTH_MM = (-20.0, 60.0)  # depth range sampled (negative: into the canal)
 EXTEND_MM = 45.0  # the curve runs on past the canal's ends by this much
 
 

@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.segmentation.column import STEP_MM, Column, find_column, mid_sagittal
+from t2quant.segmentation.conus import conus_tip_mm
 from t2quant.segmentation.frame import Frame, to_canonical
 from t2quant.segmentation.naming import Naming, name_gaps
 from t2quant.segmentation.planes import DiscOutline, outline_disc
@@ -97,7 +98,8 @@ def segment_discs(
     straight = column.straighten(mid)
     prof, level = column_profile(straight, column.inside(mid.shape), column.d_mm, STEP_MM)
     gaps = find_gaps(prof, column.s_mm, STEP_MM)
-    naming = name_gaps(gaps, prof, column, STEP_MM)
+    midline = column.straighten(mid_sagittal(frame.data, frame.voxel_mm, half_width_mm=2.0))
+    naming = name_gaps(gaps, prof, column, STEP_MM, conus_tip_mm(midline, column))
     labels, outlines = _paint(frame, column, naming, level)
     back = frame.back(labels)
     records = _records(naming, outlines, back, affine, frame)

@@ -40,8 +40,11 @@ class Naming:
     flags: tuple[str, ...] = ()
 
 
-def name_gaps(gaps: list[Gap], prof: NDArray, column: Column, step_mm: float) -> Naming:
-    """Assign level names to the gaps (superior to inferior) from the sacrum upward."""
+def name_gaps(
+    gaps: list[Gap], prof: NDArray, column: Column, step_mm: float, conus_mm: float | None = None
+) -> Naming:
+    """Assign level names to the gaps (superior to inferior) from the sacrum upward;
+    ``conus_mm`` (where the cord ends) checks the count."""
     warnings: list[str] = []
     flags: set[str] = set()
     if not gaps:
@@ -57,6 +60,7 @@ def name_gaps(gaps: list[Gap], prof: NDArray, column: Column, step_mm: float) ->
         naming.gaps[names[offset]] = gaps[k]
         naming.confidence[names[offset]] = _confidence(gaps[k]) * anchor_conf
     _check_spacing(naming, warnings, flags)
+    _check_conus(naming, conus_mm, warnings, flags)
     top_visible = _top_of_view(prof, column, step_mm)
     for lvl in LEVELS:
         if lvl in naming.gaps:
@@ -173,6 +177,31 @@ def _check_spacing(naming: Naming, warnings: list[str], flags: set[str]) -> None
             flags.add("level_uncertain")
             for lvl in (a, b):
                 naming.confidence[lvl] *= 0.5
+
+
+def _check_conus(
+    naming: Naming, conus_mm: float | None, warnings: list[str], flags: set[str]
+) -> None:
+    """Flag a cord that ends a level away from the usual T12/L1..L1/L2 by this count."""
+    if conus_mm is None or not {"T12/L1", "L1/L2", "L2/L3"} <= set(naming.gaps):
+        return
+    upper = naming.gaps["T12/L1"].centre_mm
+    lower = naming.gaps["L2/L3"].centre_mm
+    spacing = 0.5 * (lower - upper)
+    if conus_mm < upper + 0.25 * spacing:
+        where = "at or above T12/L1"
+    elif conus_mm > lower - 0.25 * spacing:
+        where = "at or below L2/L3"
+    else:
+        return
+    warnings.append(
+        f"the spinal cord ends {where} by the count from the sacrum (usually between T12/L1 "
+        "and L1/L2): an extra or a missing lumbar vertebra would do this, as would a high or "
+        "low-lying cord; count the vertebrae on a whole-spine view"
+    )
+    flags.update({"level_uncertain", "transitional_anatomy"})
+    for lvl in naming.confidence:
+        naming.confidence[lvl] *= 0.7
 
 
 def _confidence(gap: Gap) -> float:
