@@ -100,7 +100,8 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, f
     if _remnant_like(last, column, image_end) and len(gaps) >= 2:
         anchor = len(gaps) - 2
         to_canal_end = column.canal_range_mm[1] - last.centre_mm
-        if _remnant_like(gaps[anchor], column, image_end):
+        sure = to_canal_end <= SURE_REMNANT_MM
+        if _remnant_like(gaps[anchor], column, image_end) and not sure:
             warnings.append(
                 "the two lowest discs are both thin and dark: L5/S1 is taken as the upper one "
                 "(a collapsed L5/S1 above the S1/S2 remnant); if the lower one is L5/S1 every "
@@ -108,7 +109,7 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, f
             )
             flags.add("level_uncertain")
             return anchor, 0.7
-        if to_canal_end > SURE_REMNANT_MM:
+        if not sure:
             warnings.append(
                 f"the lowest disc (at {last.centre_mm:.0f} mm along the column) is thin and dark "
                 f"but {to_canal_end:.0f} mm above the end of the thecal sac: it is taken as the "

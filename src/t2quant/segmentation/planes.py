@@ -81,13 +81,33 @@ def _disc_depth(img, gap, s_mm, d_mm, body_depth) -> tuple[int, int]:
     near = np.flatnonzero((d_mm >= -4.0) & (d_mm <= 6.0))
     fluid = near[prof[near] > CSF]
     d_lo = int(fluid[-1] + 1) if fluid.size else int(np.flatnonzero(d_mm >= 0.0)[0])
+    step = d_mm[1] - d_mm[0]
     if gap.kind == "dark":
-        return d_lo, min(len(d_mm) - 1, body_depth[1] + round(1.5 / (d_mm[1] - d_mm[0])))
-    j = int(np.flatnonzero(d_mm >= 20.0)[0])
-    limit = int(np.flatnonzero(d_mm <= MAX_DEPTH_MM)[-1])
-    while j < limit and prof[j] >= OUTSIDE:
+        return d_lo, min(len(d_mm) - 1, body_depth[1] + round(1.5 / step))
+    return d_lo, max(_anterior_edge(prof, d_mm, body_depth[1]), d_lo + 1)
+
+
+def _anterior_edge(prof: NDArray, d_mm: NDArray, body_front: int) -> int:
+    """The disc's anterior margin: the dark anterior longitudinal ligament near the front of
+    the bodies (the darkest sample within 6 mm of it), carried on to the edge of brighter
+    tissue in front of it when there is some (prevertebral fat)."""
+    step = d_mm[1] - d_mm[0]
+    zone = np.flatnonzero(
+        (d_mm >= max(20.0, d_mm[body_front] - 6.0)) & (d_mm <= d_mm[body_front] + 6.0)
+    )
+    zone = zone[zone < len(prof) - 1]
+    if zone.size == 0:
+        return body_front
+    m = int(zone[np.argmin(prof[zone])])
+    ahead = prof[m : min(len(prof), m + round(6.0 / step))]
+    outside = float(ahead.max()) if ahead.size else prof[m]
+    if outside - prof[m] < 0.3:
+        return m
+    half = 0.5 * (outside + prof[m])
+    j = m
+    while j + 1 < len(prof) and prof[j + 1] < half:
         j += 1
-    return d_lo, max(j - 1, d_lo + 1, body_depth[1])
+    return j
 
 
 def _rows(s_mm: NDArray, lo: float, hi: float) -> NDArray[np.intp]:
