@@ -260,7 +260,7 @@ def records_from_labels(
     labels: NDArray, affine: NDArray, *, confidence: float
 ) -> tuple[tuple[LevelRecord, ...], list[str]]:
     """Records of a finished label volume (imported or corrected masks): centroid, volume and
-    the number of sagittal slices; height is measured downstream by the feature stage."""
+    the number of sagittal slices; the height is not measured here (NaN)."""
     voxel = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
     voxel_mm3 = float(np.prod(voxel))
     records, missing = [], []

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
+from t2quant.segmentation.column import STEP_MM
 from t2quant.segmentation.profile import BODY_RANGE, Gap
 
 __all__ = ["DiscOutline", "outline_disc"]
@@ -38,8 +39,7 @@ class DiscOutline:
     def area_mm2(self) -> float:
         if self.d_index.size < 2:
             return 0.0
-        step = 0.5
-        return float(np.sum(self.bottom_mm - self.top_mm) * step)
+        return float(np.sum(self.bottom_mm - self.top_mm) * STEP_MM)
 
 
 def outline_disc(
