@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 
 __all__ = ["Column", "find_column", "mid_sagittal"]
 
@@ -68,8 +69,6 @@ class Column:
         Each pixel takes the nearest curve point; its depth is the distance along that
         point's normal (positive anterior).
         """
-        from scipy.spatial import cKDTree
-
         grid = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1)
         mm = grid.reshape(-1, 2) * self.voxel_mm
         tree = cKDTree(self.points * self.voxel_mm)

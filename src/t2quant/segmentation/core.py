@@ -47,6 +47,11 @@ class LevelRecord:
     n_slices: int
     note: str = ""
 
+    @classmethod
+    def missing(cls, level: str, note: str) -> LevelRecord:
+        """The record of a level with no disc."""
+        return cls(level, LEVEL_INDEX[level], False, 0.0, None, 0.0, float("nan"), 0, note)
+
 
 @dataclass(frozen=True)
 class DiscSegmentation:
@@ -108,10 +113,7 @@ def segment_discs(
 
 def _nothing(frame: Frame, affine: NDArray, why: str) -> DiscSegmentation:
     labels = frame.back(np.zeros(frame.data.shape, np.uint8))
-    records = tuple(
-        LevelRecord(lvl, LEVEL_INDEX[lvl], False, 0.0, None, 0.0, np.nan, 0, "not found")
-        for lvl in LEVELS
-    )
+    records = tuple(LevelRecord.missing(lvl, "not found") for lvl in LEVELS)
     return DiscSegmentation(labels, records, (why,), ("no_canal",))
 
 
@@ -153,7 +155,7 @@ def _paint(
             bottom[out.d_index] = out.bottom_mm
             hit = inside_d & (s_pix >= top[d_idx]) & (s_pix <= bottom[d_idx])
             labels[:, :, z][hit & (labels[:, :, z] == 0)] = LEVEL_INDEX[lvl]
-    _keep_main_component(labels, frame.voxel_mm)
+    _keep_main_component(labels)
     return labels, outlines
 
 
@@ -204,7 +206,7 @@ def _central_run(per_slice: list[DiscOutline | None]) -> list[DiscOutline | None
     return [o if k else None for o, k in zip(per_slice, keep, strict=True)]
 
 
-def _keep_main_component(labels: NDArray[np.uint8], voxel_mm: NDArray) -> None:
+def _keep_main_component(labels: NDArray[np.uint8]) -> None:
     """Each disc label keeps its largest 3D connected piece (slices where a neighbouring
     structure mimicked the disc fall away)."""
     for index in np.unique(labels[labels > 0]):
@@ -222,11 +224,9 @@ def _records(naming, outlines, back, affine, frame) -> tuple[LevelRecord, ...]:
         index = LEVEL_INDEX[lvl]
         mask = back == index
         if lvl not in naming.gaps or not mask.any():
-            note = naming.missing.get(lvl, "not found")
-            out.append(LevelRecord(lvl, index, False, 0.0, None, 0.0, np.nan, 0, note))
+            out.append(LevelRecord.missing(lvl, naming.missing.get(lvl, "not found")))
             continue
-        ijk = np.argwhere(mask).mean(axis=0)
-        centroid = tuple(float(v) for v in (affine @ np.append(ijk, 1.0))[:3])
+        centroid = _centroid_mm(mask, affine)
         n_slices = int(sum(o is not None for o in outlines[lvl]))
         height = _mid_height(outlines[lvl])
         out.append(
@@ -243,6 +243,13 @@ def _records(naming, outlines, back, affine, frame) -> tuple[LevelRecord, ...]:
             )
         )
     return tuple(out)
+
+
+def _centroid_mm(mask: NDArray[np.bool_], affine: NDArray) -> tuple[float, float, float]:
+    """Centre of a mask in world (scanner) mm."""
+    ijk = np.argwhere(mask).mean(axis=0)
+    x, y, z = (np.asarray(affine) @ np.append(ijk, 1.0))[:3]
+    return float(x), float(y), float(z)
 
 
 def _mid_height(outlines: list[DiscOutline | None]) -> float:
@@ -268,11 +275,10 @@ def records_from_labels(
         index = LEVEL_INDEX[lvl]
         mask = labels == index
         if not mask.any():
-            records.append(LevelRecord(lvl, index, False, 0.0, None, 0.0, np.nan, 0, "not in mask"))
+            records.append(LevelRecord.missing(lvl, "not in mask"))
             missing.append(lvl)
             continue
-        ijk = np.argwhere(mask).mean(axis=0)
-        centroid = tuple(float(v) for v in (affine @ np.append(ijk, 1.0))[:3])
+        centroid = _centroid_mm(mask, affine)
         slice_axis = int(np.argmax(np.abs(np.asarray(affine)[0, :3])))  # the left-right axis
         other = tuple(a for a in range(3) if a != slice_axis)
         n_slices = int(mask.any(axis=other).sum())

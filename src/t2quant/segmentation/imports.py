@@ -24,6 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from t2quant.levels import LEVEL_INDEX, LEVELS
+from t2quant.segmentation.core import DiscSegmentation, records_from_labels
 
 __all__ = ["SCHEMES", "import_labels", "scheme_mapping"]
 
@@ -86,7 +87,7 @@ def import_labels(
     image_shape: tuple[int, ...] | None = None,
     image_affine: NDArray | None = None,
     name: str = "mask",
-):
+) -> DiscSegmentation:
     """Map an external or manual disc mask to the project labels (1..7).
 
     Raises
@@ -94,8 +95,6 @@ def import_labels(
     ValueError
         When the mask's grid (shape or affine) differs from the image it belongs to.
     """
-    from t2quant.segmentation.core import DiscSegmentation, records_from_labels
-
     mask = np.asarray(mask)
     if image_shape is not None and tuple(mask.shape[:3]) != tuple(image_shape[:3]):
         raise ValueError(

@@ -1,10 +1,11 @@
 """One disc on one sagittal plane, in the straightened column's (s, d) grid.
 
 Within the stretch between two vertebral bodies, each depth column ``d`` is a short profile
-along ``s``: body, endplate (dark), disc, endplate, body. The disc is the run of samples
-around the disc centre that are not endplate (for a bright or marrow-like disc), or the dark
-run itself (for a collapsed disc). Its depth range runs from the canal wall to the anterior
-edge of the bodies. Boundaries are smoothed across depth, since endplates are smooth.
+along ``s``: body, endplate (dark), disc, endplate, body. The disc lies between the two
+endplate minima, its edges half-way from the disc tissue next to each endplate down to the
+minimum; a collapsed disc as dark as its endplates is its dark band less one endplate at each
+end. Its depth range runs from where the canal's fluid ends to the anterior longitudinal
+ligament. Boundaries are smoothed across depth, since endplates are smooth.
 """
 
 from __future__ import annotations
