@@ -26,7 +26,7 @@ import numpy as np
 
 from t2quant.levels import INDEX_LEVEL, LEVEL_INDEX, LEVELS
 from t2quant.segmentation import segment_discs
-from t2quant.segmentation.files import mese_t2w_image
+from t2quant.segmentation.files import mese_fluid_image, mese_t2w_image
 from t2quant.synth import CLINICAL, DEMO, make_spine_phantom, simulate_mese, simulate_t2w
 from t2quant.synth.grades import sample_grades
 
@@ -126,7 +126,10 @@ def real() -> None:
 
     ph = make_real_anatomy_phantom(data, manual)
     acq = simulate_mese(ph, CLINICAL, seed=1)
-    seg = segment_discs(mese_t2w_image(acq.echoes, acq.te_ms), ph.affine)
+    seg = segment_discs(
+        mese_t2w_image(acq.echoes, acq.te_ms), ph.affine,
+        fluid=mese_fluid_image(acq.echoes, acq.te_ms),
+    )  # fmt: skip
     print("   real-anatomy MESE phantom (mean of 60-120 ms echoes): " + ", ".join(
         f"{lvl} {dice(seg.labels == LEVEL_INDEX[lvl], ph.discs == LEVEL_INDEX[lvl]):.3f}"
         for lvl in MANUAL.values()) + f"; flags {seg.flags}")  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 from t2quant.cli import main
 from t2quant.levels import INDEX_LEVEL, LEVEL_INDEX, LEVELS
 from t2quant.segmentation import import_labels, segment_discs
-from t2quant.segmentation.files import mese_t2w_image
+from t2quant.segmentation.files import mese_fluid_image, mese_t2w_image
 from t2quant.segmentation.frame import parse_axcodes, to_canonical
 from t2quant.synth import DEMO, make_spine_phantom, simulate_t2w
 
@@ -232,6 +232,20 @@ def test_mese_image_uses_the_echoes_at_60_to_120_ms():
     te = 11.0 * np.arange(1, 11)  # 66, 77, ..., 110 ms are echoes 6..10
     np.testing.assert_allclose(mese_t2w_image(data, te), data[:, 5:10].mean(axis=1))
     np.testing.assert_allclose(mese_t2w_image(data, np.arange(1, 11.0)), data[:, 9])
+
+
+def test_mese_fluid_image_is_late_squared_over_early_and_ranks_fluid_first():
+    te = 10.0 * np.arange(1, 13)  # 12 echoes: early = 20-40 ms, late = 90-120 ms
+    s0 = np.array([0.35, 0.8, 0.9])  # CSF (T1-saturated), nucleus, fat
+    t2 = np.array([1500.0, 120.0, 60.0])
+    data = (s0[:, None] * np.exp(-te / t2[:, None])).astype(np.float32)
+    late, early = data[:, 8:12].mean(axis=1), data[:, 1:4].mean(axis=1)
+    np.testing.assert_allclose(mese_fluid_image(data, te), late**2 / early, rtol=1e-6)
+    assert late[0] < late[1]  # at the late echoes the nucleus is brighter than the CSF ...
+    fluid = mese_fluid_image(data, te)
+    assert fluid[0] > 1.5 * fluid[1] > 1.5 * fluid[2]  # ... but not in the fluid image
+    few = mese_fluid_image(data[:, :3], te[:3])  # fewer than 6 echoes: first and last
+    np.testing.assert_allclose(few, data[:, 2] ** 2 / data[:, 0], rtol=1e-6)
 
 
 def test_segment_command_writes_every_file_and_reimports_its_mask(tmp_path, capsys):

@@ -68,7 +68,12 @@ class DiscSegmentation:
 
 
 def segment_discs(
-    image: NDArray, affine: NDArray, *, orientation: str | None = None, name: str = "image"
+    image: NDArray,
+    affine: NDArray,
+    *,
+    fluid: NDArray | None = None,
+    orientation: str | None = None,
+    name: str = "image",
 ) -> DiscSegmentation:
     """Segment and name the intervertebral discs of a sagittal T2-weighted volume.
 
@@ -79,6 +84,12 @@ def segment_discs(
         echoes of a multi-echo acquisition).
     affine : (4, 4) array
         Voxel to world (RAS+ mm).
+    fluid : (X, Y, Z) array, optional
+        An image of the same grid in which fluid is the brightest tissue, used to find the
+        spinal canal and the end of the cord (default: ``image``). A multi-echo acquisition
+        with a short repetition time leaves cerebrospinal fluid no brighter than a nucleus
+        or fat at any single echo; :func:`~t2quant.segmentation.files.mese_fluid_image`
+        makes one from the echoes.
     orientation : str, optional
         Axis codes overriding the affine's orientation (e.g. ``"IPR"``: axis 0 points
         inferior, axis 1 posterior, axis 2 right as the index grows).
@@ -97,18 +108,27 @@ def segment_discs(
     """
     frame = to_canonical(image, affine, orientation=orientation, name=name)
     mid = mid_sagittal(frame.data, frame.voxel_mm)
-    column = find_column(mid, frame.voxel_mm)
+    wet = frame if fluid is None else _same_frame(fluid, affine, orientation, name, image.shape)
+    column = find_column(mid_sagittal(wet.data, wet.voxel_mm), frame.voxel_mm)
     if column is None:
         return _nothing(frame, affine, f"{name}: no spinal canal found; no disc was segmented")
     straight = column.straighten(mid)
     prof, level = column_profile(straight, column.inside(mid.shape), column.d_mm, STEP_MM)
     gaps = find_gaps(prof, column.s_mm, STEP_MM)
-    midline = column.straighten(mid_sagittal(frame.data, frame.voxel_mm, half_width_mm=2.0))
+    midline = column.straighten(mid_sagittal(wet.data, wet.voxel_mm, half_width_mm=2.0))
     naming = name_gaps(gaps, prof, column, STEP_MM, conus_tip_mm(midline, column))
     labels, outlines = _paint(frame, column, naming, level)
     back = frame.back(labels)
     records = _records(naming, outlines, back, affine, frame)
     return DiscSegmentation(back.astype(np.uint8), records, naming.warnings, naming.flags)
+
+
+def _same_frame(
+    fluid: NDArray, affine: NDArray, orientation: str | None, name: str, shape: tuple
+) -> Frame:
+    if fluid.shape != shape:
+        raise ValueError(f"{name}: the fluid image has shape {fluid.shape}, not {shape}")
+    return to_canonical(fluid, affine, orientation=orientation, name=f"{name} (fluid image)")
 
 
 def _nothing(frame: Frame, affine: NDArray, why: str) -> DiscSegmentation:

@@ -12,7 +12,7 @@ from t2quant.segmentation.core import DiscSegmentation, segment_discs
 from t2quant.segmentation.imports import import_labels
 from t2quant.segmentation.outputs import write_segmentation
 
-__all__ = ["mese_t2w_image", "segment_to_files"]
+__all__ = ["mese_fluid_image", "mese_t2w_image", "segment_to_files"]
 
 T2W_TE_MS = (60.0, 120.0)
 
@@ -27,6 +27,25 @@ def mese_t2w_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
     return np.asarray(data[..., pick], dtype=np.float32).mean(axis=-1)
 
 
+def mese_fluid_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
+    """An image in which fluid is brightest, from multi-echo data ``(..., n_echoes)``.
+
+    ``late**2 / early``: ``late`` is the mean of the last third of the echoes, ``early`` the
+    mean of the second to fourth echoes (the first echo alone with fewer than 6). That is the
+    late signal times the late/early ratio ``exp(-dTE / T2)``: long-T2 fluid keeps its
+    signal while nucleus, fat and marrow fall by the ratio once more, and air stays dark
+    because its late signal is. Proton density and T1 weighting enter once, through ``late``.
+    """
+    te = np.asarray(te_ms, dtype=np.float64)
+    order = np.argsort(te)
+    n = te.size
+    early_idx = order[1:4] if n >= 6 else order[:1]
+    late_idx = order[-max(1, n // 3) :]
+    early = np.asarray(data[..., early_idx], dtype=np.float32).mean(axis=-1)
+    late = np.asarray(data[..., late_idx], dtype=np.float32).mean(axis=-1)
+    return (late * late / np.maximum(early, np.finfo(np.float32).tiny)).astype(np.float32)
+
+
 def bids_stem(name: str) -> str:
     """``sub-01_ses-1_T2w`` -> ``sub-01_ses-1``: a BIDS suffix (the last part, without a
     ``-``) is replaced by the output's own; other names are kept whole."""
@@ -36,24 +55,28 @@ def bids_stem(name: str) -> str:
     return name
 
 
-def _load_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray, str, str]:
-    """(image, affine, stem, source) from a 3D NIfTI or multi-echo input."""
+def _load_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, NDArray, str, str]:
+    """(image, fluid image or None, affine, stem, source) from a 3D NIfTI or multi-echo
+    input."""
     if len(inputs) == 1 and inputs[0].is_file():
         img = nib.load(str(inputs[0]))
         if len(img.shape) == 3 or (len(img.shape) == 4 and img.shape[3] == 1):
             stem = bids_stem(inputs[0].name.removesuffix(".gz").removesuffix(".nii"))
-            return np.asanyarray(img.dataobj), img.affine, stem, str(inputs[0])
+            return np.asanyarray(img.dataobj), None, img.affine, stem, str(inputs[0])
     from t2quant.echoes import load_input
 
     me = load_input(inputs, te_ms)
-    return mese_t2w_image(me.data, me.te_ms), me.affine, me.stem, ", ".join(map(str, me.sources))
+    return (
+        mese_t2w_image(me.data, me.te_ms), mese_fluid_image(me.data, me.te_ms),
+        me.affine, me.stem, ", ".join(map(str, me.sources)),
+    )  # fmt: skip
 
 
 def segment_to_files(
     inputs: list[Path], outdir: Path, *, orientation: str | None = None,
     labels_from: tuple[str, str] | None = None, te_ms=None,
 ) -> tuple[DiscSegmentation, dict[str, Path]]:  # fmt: skip
-    image, affine, stem, source = _load_image([Path(p) for p in inputs], te_ms)
+    image, fluid, affine, stem, source = _load_image([Path(p) for p in inputs], te_ms)
     if labels_from is not None:
         scheme, mask_path = labels_from
         mask_img = nib.load(mask_path)
@@ -63,7 +86,7 @@ def segment_to_files(
         )  # fmt: skip
         method = f"imported from {mask_path} ({scheme} labels)"
     else:
-        seg = segment_discs(image, affine, orientation=orientation, name=source)
+        seg = segment_discs(image, affine, fluid=fluid, orientation=orientation, name=source)
         method = "t2quant classical (canal-guided column profile, sacrum-anchored naming)"
     paths = write_segmentation(
         seg, image, affine, outdir, stem, source=source, orientation=orientation, method=method

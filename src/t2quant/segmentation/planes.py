@@ -122,7 +122,7 @@ def _body_depth(img: NDArray, above: NDArray, below: NDArray, d_mm: NDArray):
         return None
     ok = []
     for rows in (above, below):
-        med = np.median(img[rows], axis=0)
+        med = np.percentile(img[rows], 75, axis=0)  # patchy marrow: its brighter part
         ok.append((med >= BODY_RANGE[0] - 0.1) & (med <= BODY_RANGE[1] + 0.2))
     body = ok[0] & ok[1]
     core = (d_mm >= 8.0) & (d_mm <= 20.0)

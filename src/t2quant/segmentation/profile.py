@@ -24,7 +24,11 @@ DIP = 0.72  # below this (times the body level) a sample is an endplate or a dar
 BODY_RANGE = (0.78, 1.45)  # body marrow, relative to the body level
 MIN_BODY_MM = 13.0
 MAX_GAP_MM = 24.0
-MIN_GAP_MM = 3.0  # a disc with its two endplates is never taller than this
+MIN_GAP_MM = 3.0
+NUCLEUS_REACH_MM = 6.0  # a nucleus's endplates lie within this of its bright run
+NUCLEUS_MIN = 1.25  # a nucleus is at least this bright (times the body level)
+ENDPLATE_MAX_MM = 4.0  # an endplate dip is at most this thick
+PROFILE_Q = 50.0  # percentile across the depth band
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def column_profile(
     values = np.where(valid[:, band], straight[:, band], np.nan)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        prof = np.nanmedian(values, axis=1)
+        prof = np.nanpercentile(values, PROFILE_Q, axis=1)
         prof[valid[:, band].mean(axis=1) < 0.8] = np.nan
     prof = _smooth(prof, 0.6 / step_mm)
     level = _body_level(prof)
@@ -110,7 +114,51 @@ def find_gaps(prof: NDArray, s_mm: NDArray, step_mm: float) -> list[Gap]:
         if gap.bottom_mm - gap.top_mm < MIN_GAP_MM and abs(gap.contrast) < 0.4:
             continue  # a faint break inside a body, not a disc
         gaps.append(gap)
-    return gaps
+    return sorted(gaps + _nucleus_gaps(prof, s_mm, step_mm, gaps), key=lambda g: g.top_mm)
+
+
+def _nucleus_gaps(prof: NDArray, s_mm: NDArray, step_mm: float, known: list[Gap]) -> list[Gap]:
+    """Bright discs the body runs missed: a bright run (a nucleus) with an endplate dip
+    within NUCLEUS_REACH_MM above and below it, where no gap was found already.
+
+    Bodies can fail the plateau test where marrow is patchy or dark (an image derived from
+    multi-echo data at long echo times); a nucleus between two endplates is still clear.
+    """
+    bright = np.nan_to_num(prof) > NUCLEUS_MIN
+    labels, _n = ndi.label(bright)
+    reach = round(NUCLEUS_REACH_MM / step_mm)
+    out: list[Gap] = []
+    for sl in ndi.find_objects(labels):
+        a, b = sl[0].start, sl[0].stop - 1
+        if not 2.0 <= (b - a + 1) * step_mm <= MAX_GAP_MM - 4.0:
+            continue
+        if any(g.top_mm <= s_mm[(a + b) // 2] <= g.bottom_mm for g in known + out):
+            continue
+        above = np.flatnonzero(prof[max(0, a - reach) : a] < DIP)
+        below = np.flatnonzero(prof[b + 1 : b + 1 + reach] < DIP)
+        if above.size == 0 or below.size == 0:
+            continue
+        top, bottom = max(0, a - reach) + above[-1], b + 1 + below[0]
+        limit = round(ENDPLATE_MAX_MM / step_mm)
+        top_end = _dip_end(prof, top, -1, limit)
+        bottom_end = _dip_end(prof, bottom, +1, limit)
+        out.append(
+            Gap(float(s_mm[top_end]), float(s_mm[bottom_end]),
+                float(s_mm[top]) + 0.5 * step_mm, float(s_mm[bottom]) - 0.5 * step_mm,
+                "bright", float(np.nanmax(prof[a : b + 1]) - 1.0))  # fmt: skip
+        )
+    return out
+
+
+def _dip_end(prof: NDArray, i: int, step: int, limit: int) -> int:
+    """Walk from sample ``i`` (below DIP) outward to the last sample of the dip, at most
+    ``limit`` samples."""
+    for _ in range(limit):
+        j = i + step
+        if not (0 <= j < prof.size and np.isfinite(prof[j]) and prof[j] < DIP):
+            break
+        i = j
+    return i
 
 
 def _split_long_runs(runs: list[tuple[int, int]], prof: NDArray, step_mm: float):
