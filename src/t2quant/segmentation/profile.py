@@ -143,9 +143,14 @@ def _nucleus_gaps(prof: NDArray, s_mm: NDArray, step_mm: float, known: list[Gap]
         top_end = _dip_end(prof, top, -1, limit)
         bottom_end = _dip_end(prof, bottom, +1, limit)
         out.append(
-            Gap(float(s_mm[top_end]), float(s_mm[bottom_end]),
-                float(s_mm[top]) + 0.5 * step_mm, float(s_mm[bottom]) - 0.5 * step_mm,
-                "bright", float(np.nanmax(prof[a : b + 1]) - 1.0))  # fmt: skip
+            Gap(
+                top_mm=float(s_mm[top_end]),
+                bottom_mm=float(s_mm[bottom_end]),
+                disc_top_mm=float(s_mm[top]) + 0.5 * step_mm,
+                disc_bottom_mm=float(s_mm[bottom]) - 0.5 * step_mm,
+                kind="bright",
+                contrast=float(np.nanmax(prof[a : b + 1]) - 1.0),
+            )
         )
     return out
 
