@@ -106,13 +106,16 @@ def _phantom(seed: int, **kw):
 def test_phantom_levels_are_named_right_with_close_masks(seed, grades):
     ph, t2w = _phantom(seed, grades=grades)
     seg = segment_discs(t2w, ph.affine)
+    scores = []
     for lvl in LEVELS:
         found = seg.labels == LEVEL_INDEX[lvl]
         assert found.any(), lvl
         assert truth_of(found, ph.discs) == lvl
-        assert dice(found, ph.discs == LEVEL_INDEX[lvl]) >= 0.75, lvl
+        scores.append(dice(found, ph.discs == LEVEL_INDEX[lvl]))
+        assert scores[-1] >= 0.82, lvl
         assert seg.record(lvl).found and 0 < seg.record(lvl).confidence <= 1
         assert 2.0 < seg.record(lvl).height_mm < 16.0
+    assert np.median(scores) >= 0.90
 
 
 def test_missing_t11_t12_is_reported_not_renumbered():
@@ -163,7 +166,7 @@ def test_real_volume_levels_and_masks():
         found = seg.labels == LEVEL_INDEX[lvl]
         assert np.bincount(manual[found]).argmax() in (0, k)
         assert np.bincount(manual[found & (manual > 0)]).argmax() == k, lvl
-        assert dice(found, manual == k) >= 0.65, lvl
+        assert dice(found, manual == k) >= 0.75, lvl
     assert not seg.record("T11/T12").found
 
 

@@ -2,10 +2,11 @@
 
 Within the stretch between two vertebral bodies, each depth column ``d`` is a short profile
 along ``s``: body, endplate (dark), disc, endplate, body. The disc lies between the two
-endplate minima, its edges half-way from the disc tissue next to each endplate down to the
-minimum; a collapsed disc as dark as its endplates is its dark band less one endplate at each
-end. Its depth range runs from where the canal's fluid ends to the anterior longitudinal
-ligament. Boundaries are smoothed across depth, since endplates are smooth.
+endplate minima, its edges 0.3 of the way from each endplate's minimum up to the disc tissue
+next to it; a collapsed disc as dark as its endplates is its dark band less one endplate at
+each end. Its depth range runs from where the canal's fluid ends to the anterior longitudinal
+ligament (for a dark disc, which merges with the ligament, a bulge beyond the bodies' front).
+Boundaries are smoothed across depth, since endplates are smooth.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from t2quant.segmentation.profile import BODY_RANGE, Gap
 __all__ = ["DiscOutline", "outline_disc"]
 
 MAX_DEPTH_MM = 48.0
-ENDPLATE_MM = 1.0  # endplate thickness trimmed off a collapsed disc's dark band
+ENDPLATE_MM = 1.2  # endplate thickness trimmed off a collapsed disc's dark band
 OUTSIDE = 0.55  # anterior to the disc: the dark longitudinal ligament
 CSF = 1.6  # relative to the body signal: brighter than this next to the canal wall is fluid
 BODY_PROBE_MM = 8.0  # body rows sampled above and below a gap
+EDGE_FRACTION = 0.3  # disc edge: this far from the endplate minimum up to the disc signal
+DARK_BULGE_MM = 3.5  # a dark disc reaches this far anterior to the bodies' front
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def _disc_depth(img, gap, s_mm, d_mm, body_depth) -> tuple[int, int]:
     d_lo = int(fluid[-1] + 1) if fluid.size else int(np.flatnonzero(d_mm >= 0.0)[0])
     step = d_mm[1] - d_mm[0]
     if gap.kind == "dark":
-        return d_lo, min(len(d_mm) - 1, body_depth[1] + round(1.5 / step))
+        return d_lo, min(len(d_mm) - 1, body_depth[1] + round(DARK_BULGE_MM / step))
     return d_lo, max(_anterior_edge(prof, d_mm, body_depth[1]), d_lo + 1)
 
 
@@ -143,8 +146,8 @@ def _column_extent(prof: NDArray, s: NDArray, s_centre: float, gap: Gap, step_mm
     """Top and bottom (mm) of the disc in one depth column's profile along s.
 
     The endplates are the darkest samples near each end of the gap. Between them, a disc
-    brighter than its endplates ends where the profile crosses half-way from its own signal
-    down to the endplate minimum (the edge of a blurred step). A disc as dark as its
+    brighter than its endplates ends where the profile crosses the :func:`_edge` value between
+    its own signal and the endplate minimum (the edge of a blurred step). A disc as dark as its
     endplates (collapsed) is the dark band between the bodies less one endplate thickness at
     each end."""
     idx = np.arange(len(s))
@@ -162,8 +165,10 @@ def _column_extent(prof: NDArray, s: NDArray, s_centre: float, gap: Gap, step_mm
         near = max(2, round(2.0 / step_mm))  # the disc tissue next to each endplate
         lv_top = min(level, float(np.median(prof[m_top + 1 : m_top + 1 + near])))
         lv_bot = min(level, float(np.median(prof[max(m_top + 1, m_bot - near) : m_bot])))
-        top = _crossing(prof, m_top, +1, 0.5 * (max(lv_top, floor + 0.12) + prof[m_top]), m_bot)
-        bottom = _crossing(prof, m_bot, -1, 0.5 * (max(lv_bot, floor + 0.12) + prof[m_bot]), m_top)
+        top_value = _edge(max(lv_top, floor + 0.12), prof[m_top])
+        bottom_value = _edge(max(lv_bot, floor + 0.12), prof[m_bot])
+        top = _crossing(prof, m_top, +1, top_value, m_bot)
+        bottom = _crossing(prof, m_bot, -1, bottom_value, m_top)
     else:  # collapsed: the dark band between the bodies, endplates trimmed
         body = 0.5 * (float(prof[top_zone[0]]) + float(prof[bottom_zone[-1]]))
         half = 0.5 * (body + level)
@@ -174,6 +179,15 @@ def _column_extent(prof: NDArray, s: NDArray, s_centre: float, gap: Gap, step_mm
     top_mm = float(np.interp(top, idx, s))
     bottom_mm = float(np.interp(bottom, idx, s))
     return top_mm, bottom_mm
+
+
+def _edge(disc: float, endplate: float) -> float:
+    """The signal at the disc's edge: EDGE_FRACTION of the way from the endplate's minimum
+    up to the disc. A thin endplate blurred by the point-spread function has a minimum well
+    above its true signal, so the half-way value lies inside the disc; 0.3 of the way sits
+    at the interface (measured on phantoms: median Dice 0.910 -> 0.931 on seeds 20-49,
+    tuned on seeds 0-19)."""
+    return endplate + EDGE_FRACTION * (disc - endplate)
 
 
 def _crossing(prof: NDArray, start: int, step: int, value: float, stop: int) -> float:
