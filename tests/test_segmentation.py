@@ -153,6 +153,19 @@ def test_a_field_of_view_without_the_sacrum_is_not_anchored():
     assert any("sacrum" in w for w in seg.warnings)
 
 
+def test_without_a_sacral_remnant_the_cord_end_can_anchor_the_count_with_a_flag():
+    """The image ends 30 mm below L5/S1 with the canal still running: no remnant to anchor
+    on, but with L5/S1 as the lowest disc the cord ends between T12/L1 and L2/L3."""
+    grades = {"T11/T12": 1, "T12/L1": 2, "L1/L2": 1, "L2/L3": 1, "L3/L4": 1, "L4/L5": 3, "L5/S1": 1}
+    ph, t2w = _phantom(46, grades=grades)
+    seg = segment_discs(t2w, ph.affine)
+    assert "level_uncertain" in seg.flags and "no_sacrum" not in seg.flags
+    assert any("spinal cord then ends" in w for w in seg.warnings)
+    for lvl in LEVELS:
+        assert truth_of(seg.labels == LEVEL_INDEX[lvl], ph.discs) == lvl
+        assert seg.record(lvl).confidence <= 0.6
+
+
 # --- the real volume -------------------------------------------------------------------
 
 

@@ -138,7 +138,8 @@ def _add_segment_parser(sub) -> None:
         description="Segment every whole disc (nucleus and annulus) on a sagittal T2-weighted "
         "image and name its level, counting up from the sacrum. IMAGE is a 3D NIfTI (a T2w "
         "FSE), or multi-echo data (a 4D NIfTI, a BIDS session folder, per-echo NIfTIs), from "
-        "which the mean of the echoes at 60-120 ms is used. Writes <stem>_dseg.nii.gz, "
+        "which the mean of the echoes at 60-120 ms is segmented (the canal is found on a "
+        "fluid image: late echoes squared over early ones). Writes <stem>_dseg.nii.gz, "
         "<stem>_dseg.tsv (BIDS lookup), <stem>_discs.tsv (+ .json with warnings and flags) "
         "and <stem>_qc.png. With --labels-from the disc mask comes from another tool or a "
         "person instead, mapped to the same labels.",

@@ -28,6 +28,7 @@ __all__ = ["Naming", "name_gaps"]
 REMNANT_GAP_MM = 13.0  # a sacral remnant: a dark gap no taller than this between bodies
 SACRUM_VIEW_MM = 30.0  # column needed below the lowest disc to see the sacrum
 SURE_REMNANT_MM = 30.0  # a remnant this close above the end of the thecal sac is not in doubt
+CONUS_ANCHOR_BELOW_MM = 25.0  # a body's worth of column below the lowest disc
 
 
 @dataclass
@@ -49,7 +50,7 @@ def name_gaps(
     flags: set[str] = set()
     if not gaps:
         return _unnamed("no disc was found along the column", {"no_sacrum"})
-    anchor, anchor_conf = _anchor(gaps, prof, column, step_mm, warnings, flags)
+    anchor, anchor_conf = _anchor(gaps, prof, column, step_mm, warnings, flags, conus_mm)
     if anchor is None:
         return _unnamed(warnings[-1], flags)
     naming = Naming()
@@ -91,7 +92,7 @@ def _remnant_like(gap: Gap, column: Column, image_end_mm: float) -> bool:
     return -10.0 <= canal_end - gap.centre_mm <= 60.0
 
 
-def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, float]:
+def _anchor(gaps, prof, column, step_mm, warnings, flags, conus_mm) -> tuple[int | None, float]:
     """Index of the L5/S1 gap and a confidence factor for the whole count."""
     finite = np.flatnonzero(np.isfinite(prof))
     image_end = float(column.s_mm[finite[-1]]) if finite.size else 0.0
@@ -119,6 +120,15 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, f
             return anchor, 0.8
         return anchor, 1.0
     canal_runs_off = column.canal_range_mm[1] > image_end - 10.0
+    if canal_runs_off and below_last >= CONUS_ANCHOR_BELOW_MM:
+        if _cord_ends_in_place(gaps, len(gaps) - 1, conus_mm):
+            warnings.append(
+                f"no sacral remnant disc in view (the image ends {below_last:.0f} mm below the "
+                "lowest disc with the canal still running): the lowest disc is taken as L5/S1 "
+                "because the spinal cord then ends between T12/L1 and L2/L3; check the count"
+            )
+            flags.add("level_uncertain")
+            return len(gaps) - 1, 0.6
     if below_last < SACRUM_VIEW_MM or canal_runs_off:
         warnings.append(
             "no sacrum in the field of view (no sacral remnant disc, and the image ends "
@@ -131,6 +141,24 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags) -> tuple[int | None, f
     warnings.append("no sacral remnant disc seen below the lowest disc; it is taken as L5/S1")
     flags.add("level_uncertain")
     return len(gaps) - 1, 0.7
+
+
+def _cord_ends_in_place(gaps: list[Gap], anchor: int, conus_mm: float | None) -> bool:
+    """Whether the cord ends between T12/L1 and L2/L3 when ``gaps[anchor]`` is L5/S1."""
+    if conus_mm is None or anchor < 5:
+        return False
+    return _conus_window(gaps[anchor - 5].centre_mm, gaps[anchor - 3].centre_mm, conus_mm) == ""
+
+
+def _conus_window(t12_l1_mm: float, l2_l3_mm: float, conus_mm: float) -> str:
+    """Where the cord ends against its usual range (T12/L1..L2/L3 with a quarter-level
+    margin): "" inside it, else "at or above T12/L1" or "at or below L2/L3"."""
+    spacing = 0.5 * (l2_l3_mm - t12_l1_mm)
+    if conus_mm < t12_l1_mm + 0.25 * spacing:
+        return "at or above T12/L1"
+    if conus_mm > l2_l3_mm - 0.25 * spacing:
+        return "at or below L2/L3"
+    return ""
 
 
 def _column_below(prof: NDArray, s_mm: float, column: Column, step_mm: float) -> float:
@@ -186,14 +214,8 @@ def _check_conus(
     """Flag a cord that ends a level away from the usual T12/L1..L1/L2 by this count."""
     if conus_mm is None or not {"T12/L1", "L1/L2", "L2/L3"} <= set(naming.gaps):
         return
-    upper = naming.gaps["T12/L1"].centre_mm
-    lower = naming.gaps["L2/L3"].centre_mm
-    spacing = 0.5 * (lower - upper)
-    if conus_mm < upper + 0.25 * spacing:
-        where = "at or above T12/L1"
-    elif conus_mm > lower - 0.25 * spacing:
-        where = "at or below L2/L3"
-    else:
+    where = _conus_window(naming.gaps["T12/L1"].centre_mm, naming.gaps["L2/L3"].centre_mm, conus_mm)
+    if not where:
         return
     warnings.append(
         f"the spinal cord ends {where} by the count from the sacrum (usually between T12/L1 "
