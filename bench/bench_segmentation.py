@@ -9,7 +9,7 @@ Run: ``.venv/bin/python bench/bench_segmentation.py [--seeds 50] [--quick]``
 2. Fields of view without T11/T12, and a sixth lumbar vertebra: flagged, or silently wrong?
 3. The real T2w volume (Menezes-Reis et al. 2016, subject 11; manual masks L1/L2..L5/S1):
    names and Dice per disc, and the real-anatomy MESE phantom built from it (segmented on the
-   mean of its 60-120 ms echoes).
+   mean of its 60-120 ms echoes, the canal found on the fluid image of its echoes).
 4. Time per volume and peak memory (tracemalloc: NumPy allocations) on the real volume and
    on a clinical-protocol phantom (280 x 360 x 13).
 """
@@ -130,7 +130,7 @@ def real() -> None:
         mese_t2w_image(acq.echoes, acq.te_ms), ph.affine,
         fluid=mese_fluid_image(acq.echoes, acq.te_ms),
     )  # fmt: skip
-    print("   real-anatomy MESE phantom (mean of 60-120 ms echoes): " + ", ".join(
+    print("   real-anatomy MESE phantom (from its echoes): " + ", ".join(
         f"{lvl} {dice(seg.labels == LEVEL_INDEX[lvl], ph.discs == LEVEL_INDEX[lvl]):.3f}"
         for lvl in MANUAL.values()) + f"; flags {seg.flags}")  # fmt: skip
 
