@@ -24,11 +24,10 @@ DIP = 0.72  # below this (times the body level) a sample is an endplate or a dar
 BODY_RANGE = (0.78, 1.45)  # body marrow, relative to the body level
 MIN_BODY_MM = 13.0
 MAX_GAP_MM = 24.0
-MIN_GAP_MM = 3.0
+MIN_GAP_MM = 3.0  # a disc with its two endplates is never taller than this
 NUCLEUS_REACH_MM = 6.0  # a nucleus's endplates lie within this of its bright run
 NUCLEUS_MIN = 1.25  # a nucleus is at least this bright (times the body level)
 ENDPLATE_MAX_MM = 4.0  # an endplate dip is at most this thick
-PROFILE_Q = 50.0  # percentile across the depth band
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def column_profile(
     values = np.where(valid[:, band], straight[:, band], np.nan)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        prof = np.nanpercentile(values, PROFILE_Q, axis=1)
+        prof = np.nanmedian(values, axis=1)
         prof[valid[:, band].mean(axis=1) < 0.8] = np.nan
     prof = _smooth(prof, 0.6 / step_mm)
     level = _body_level(prof)
