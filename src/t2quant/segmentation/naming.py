@@ -120,15 +120,18 @@ def _anchor(gaps, prof, column, step_mm, warnings, flags, conus_mm) -> tuple[int
             return anchor, 0.8
         return anchor, 1.0
     canal_runs_off = column.canal_range_mm[1] > image_end - 10.0
-    if canal_runs_off and below_last >= CONUS_ANCHOR_BELOW_MM:
-        if _cord_ends_in_place(gaps, len(gaps) - 1, conus_mm):
-            warnings.append(
-                f"no sacral remnant disc in view (the image ends {below_last:.0f} mm below the "
-                "lowest disc with the canal still running): the lowest disc is taken as L5/S1 "
-                "because the spinal cord then ends between T12/L1 and L2/L3; check the count"
-            )
-            flags.add("level_uncertain")
-            return len(gaps) - 1, 0.6
+    if (
+        canal_runs_off
+        and below_last >= CONUS_ANCHOR_BELOW_MM
+        and _cord_ends_in_place(gaps, len(gaps) - 1, conus_mm)
+    ):
+        warnings.append(
+            f"no sacral remnant disc in view (the image ends {below_last:.0f} mm below the "
+            "lowest disc with the canal still running): the lowest disc is taken as L5/S1 "
+            "because the spinal cord then ends between T12/L1 and L2/L3; check the count"
+        )
+        flags.add("level_uncertain")
+        return len(gaps) - 1, 0.6
     if below_last < SACRUM_VIEW_MM or canal_runs_off:
         warnings.append(
             "no sacrum in the field of view (no sacral remnant disc, and the image ends "
