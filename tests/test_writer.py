@@ -113,39 +113,15 @@ def test_rerun_resumes_and_other_settings_are_refused(study):
 
 
 def test_cli_writes_a_study_and_rejects_bad_arguments(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "synth-study",
-                str(tmp_path / "s"),
-                "--participants",
-                "2",
-                "--protocol",
-                "tiny",
-                "--seed",
-                "3",
-            ]
-        )
-        == 0
-    )
+    def study(seed: str) -> list[str]:
+        out = str(tmp_path / "s")
+        return ["synth-study", out, "--participants", "2", "--protocol", "tiny", "--seed", seed]
+
+    assert main(study("3")) == 0
     assert "wrote 6 sessions of 2 participants" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["synth-study", str(tmp_path / "t"), "--participants", "0"])
-    assert (
-        main(
-            [
-                "synth-study",
-                str(tmp_path / "s"),
-                "--participants",
-                "2",
-                "--protocol",
-                "tiny",
-                "--seed",
-                "4",
-            ]
-        )
-        == 2
-    )
+    assert main(study("4")) == 2  # same folder, other settings: refused
     assert "other settings" in capsys.readouterr().err
 
 
