@@ -1,0 +1,81 @@
+"""Manual Pfirrmann grades: the project's TSV, or the SPIDER gradings CSV layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from t2quant.levels import LEVELS
+
+__all__ = ["SPIDER_LEVELS", "read_manual_grades"]
+
+SPIDER_LEVELS: dict[int, str] = {i + 1: lvl for i, lvl in enumerate(reversed(LEVELS))}
+"""SPIDER's ``IVD label`` counts up from the bottom: 1 = L5/S1 ... 7 = T11/T12."""
+
+COLUMNS = ["participant_id", "session", "level", "pfirrmann"]
+
+
+def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read manual grades into ``participant_id, session, level, pfirrmann`` rows.
+
+    Accepts a TSV with those columns (``session`` may be absent: one session) or the SPIDER
+    gradings CSV (``Patient``, ``IVD label``, ``Pfirrman grade``; patients become
+    ``sub-<Patient>``, IVD labels outside 1..7 are dropped and reported).
+
+    Returns the table and a list of notes on what was dropped.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for missing columns, unknown level names or grades outside 1..5.
+    """
+    path = Path(path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    notes: list[str] = []
+    if {"Patient", "IVD label", "Pfirrman grade"} <= set(raw.columns):
+        table = _from_spider(raw, notes)
+    else:
+        missing = {"participant_id", "level", "pfirrmann"} - set(raw.columns)
+        if missing:
+            raise ValueError(
+                f"{path}: manual grades need columns participant_id, session, level, pfirrmann "
+                f"(or the SPIDER CSV layout); missing {sorted(missing)}"
+            )
+        table = raw.copy()
+        if "session" not in table:
+            table["session"] = ""
+    table["session"] = table["session"].fillna("").astype(str).str.removeprefix("ses-")
+    unknown = sorted(set(table["level"]) - set(LEVELS))
+    if unknown:
+        raise ValueError(f"{path}: unknown level names {unknown}; use {', '.join(LEVELS)}")
+    grades = pd.to_numeric(table["pfirrmann"], errors="coerce")
+    bad = table.loc[~grades.isin([1, 2, 3, 4, 5]), "pfirrmann"]
+    if len(bad):
+        raise ValueError(f"{path}: Pfirrmann grades must be 1..5; found {sorted(set(bad))[:5]}")
+    table["pfirrmann"] = grades.astype(int)
+    dup = table.duplicated(["participant_id", "session", "level"])
+    if dup.any():
+        raise ValueError(f"{path}: {int(dup.sum())} discs are graded twice")
+    return table[COLUMNS].reset_index(drop=True), notes
+
+
+def _from_spider(raw: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    label = pd.to_numeric(raw["IVD label"], errors="coerce")
+    keep = label.isin(list(SPIDER_LEVELS))
+    if (~keep).any():
+        notes.append(
+            f"{int((~keep).sum())} SPIDER rows with IVD labels outside 1..7 "
+            f"({sorted(set(raw.loc[~keep, 'IVD label']))}) are not among the seven levels "
+            "and were dropped"
+        )
+    raw = raw[keep]
+    return pd.DataFrame(
+        {
+            "participant_id": "sub-" + raw["Patient"].str.strip(),
+            "session": "",
+            "level": label[keep].astype(int).map(SPIDER_LEVELS).to_numpy(),
+            "pfirrmann": raw["Pfirrman grade"].to_numpy(),
+        }
+    )
