@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_fit_parser(sub)
     _add_segment_parser(sub)
+    _add_grading_parsers(sub)
 
     p = sub.add_parser("demo", help="run every available stage on the built-in synthetic study")
     p.add_argument(
@@ -177,6 +178,115 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     )
     for warning in seg.warnings:
         print(f"  warning: {warning}")
+    return 0
+
+
+def _add_grading_parsers(sub) -> None:
+    p = sub.add_parser(
+        "features",
+        help="measure every labelled disc and suggest its Pfirrmann grade",
+        description="Measure each labelled disc of one session (T2 statistics with and "
+        "without the one-voxel outline, volume, heights, disc height index, bulge index, "
+        "nucleus and annulus T2 and signal, nucleus/CSF ratio, two-peak mixture separation, "
+        "homogeneity, horizontal band) and suggest a Pfirrmann grade with the criteria that "
+        "decided it. IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
+        "segment). Writes <stem>_discfeatures.tsv and a JSON data dictionary.",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--labels", type=Path, required=True, help="disc labels (a _dseg) on the grid")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--t2map", type=Path, help="T2 map on the same grid: _T2ms (ms) or _T2map (s)")
+    p.add_argument("--orientation", help="axis codes overriding the affine (e.g. IPR)")
+    p.add_argument("--thresholds", type=Path, help="Pfirrmann thresholds JSON (from calibrate)")
+    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times of a 4D input")
+    p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the Pfirrmann assistant to a lab's manual grades (cross-validated)",
+        description="Fit the Pfirrmann thresholds, and an ordinal (proportional-odds) model, "
+        "to manual grades, and report agreement cross-validated over participants. Writes "
+        "calibration.json, pfirrmann_thresholds.json (for features --thresholds) and "
+        "cv_predictions.tsv.",
+    )
+    p.add_argument("--manual", type=Path, required=True, help="manual grades TSV or SPIDER CSV")
+    p.add_argument(
+        "--features", type=Path, nargs="+", required=True,
+        help="feature tables (*_discfeatures.tsv) or folders holding them",
+    )  # fmt: skip
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--folds", type=_positive_int, default=5)
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser(
+        "validate",
+        help="agreement of automatic grades (and masks) with manual ones",
+        description="Compare automatic Pfirrmann grades with manual ones: kappa (quadratic, "
+        "linear), exact and within-one agreement, Lin's concordance of the aggregated score. "
+        "With masks, Dice per level; with T2 maps (*_T2ms.nii.gz, searched under --t2-maps "
+        "or the automatic masks' folder), ICC(2,1) and Bland-Altman of mean disc T2 from the "
+        "two masks. Masks are matched by their sub-/ses- entities and use t2quant labels.",
+    )
+    p.add_argument("--manual", type=Path, required=True, help="manual grades TSV or SPIDER CSV")
+    p.add_argument("--auto", type=Path, required=True, help="feature table or grades TSV")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--manual-masks", type=Path, help="folder of manual *_dseg.nii.gz")
+    p.add_argument("--auto-masks", type=Path, help="folder of automatic *_dseg.nii.gz")
+    p.add_argument("--t2-maps", type=Path, help="folder of *_T2ms.nii.gz maps")
+    p.add_argument("--manual-pattern", default="*_dseg.nii*", help="manual mask file pattern")
+    p.add_argument("--auto-pattern", default="*_dseg.nii*", help="automatic mask file pattern")
+    p.set_defaults(func=_cmd_validate)
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from t2quant.features.files import features_to_files
+
+    start = time.perf_counter()
+    table, paths = features_to_files(
+        args.inputs, args.labels, args.out, t2map=args.t2map, orientation=args.orientation,
+        te_ms=args.te, thresholds=args.thresholds,
+    )  # fmt: skip
+    print(f"{paths['features']}: {time.perf_counter() - start:.1f} s")
+    for row in table.itertuples():
+        grade = "-" if pd.isna(row.pfirrmann_suggested) else int(row.pfirrmann_suggested)
+        conf, why = row.pfirrmann_confidence, row.pfirrmann_criteria
+        print(f"  {row.level:8s} grade {grade} ({conf:.2f}): {why}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from t2quant.pfirrmann.files import calibrate_to_files
+
+    result = calibrate_to_files(args.manual, args.features, args.out, folds=args.folds)
+    for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
+        r = result[name]
+        print(
+            f"{name}: kappa_quadratic {r['kappa_quadratic']:.3f}, "
+            f"exact {r['exact_agreement']:.3f}, within one {r['within_one']:.3f} "
+            f"(n = {r['n_discs']})"
+        )
+    print(f"-> {args.out / 'calibration.json'}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from t2quant.validate import validate_to_files
+
+    result = validate_to_files(
+        args.manual, args.auto, args.out, manual_masks=args.manual_masks,
+        auto_masks=args.auto_masks, t2_maps=args.t2_maps, manual_pattern=args.manual_pattern,
+        auto_pattern=args.auto_pattern,
+    )  # fmt: skip
+    print(
+        f"{result['n_discs']} discs: kappa_quadratic {result['kappa_quadratic']:.3f}, "
+        f"kappa_linear {result['kappa_linear']:.3f}, exact {result['exact_agreement']:.3f}, "
+        f"within one {result['within_one']:.3f}, ccc_aggregated {result['ccc_aggregated']:.3f}"
+    )
+    if "dice_median" in result:
+        print(f"masks: median Dice {result['dice_median']:.3f}")
+    print(f"-> {args.out / 'agreement.json'}")
     return 0
 
 

@@ -12,7 +12,7 @@ from t2quant.segmentation.core import DiscSegmentation, segment_discs
 from t2quant.segmentation.imports import import_labels
 from t2quant.segmentation.outputs import write_segmentation
 
-__all__ = ["mese_fluid_image", "mese_t2w_image", "segment_to_files"]
+__all__ = ["load_t2w_image", "mese_fluid_image", "mese_t2w_image", "segment_to_files"]
 
 T2W_TE_MS = (60.0, 120.0)
 
@@ -55,7 +55,7 @@ def bids_stem(name: str) -> str:
     return name
 
 
-def _load_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, NDArray, str, str]:
+def load_t2w_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, NDArray, str, str]:
     """(image, fluid image or None, affine, stem, source) from a 3D NIfTI or multi-echo
     input."""
     if len(inputs) == 1 and inputs[0].is_file():
@@ -76,7 +76,7 @@ def segment_to_files(
     inputs: list[Path], outdir: Path, *, orientation: str | None = None,
     labels_from: tuple[str, str] | None = None, te_ms=None,
 ) -> tuple[DiscSegmentation, dict[str, Path]]:  # fmt: skip
-    image, fluid, affine, stem, source = _load_image([Path(p) for p in inputs], te_ms)
+    image, fluid, affine, stem, source = load_t2w_image([Path(p) for p in inputs], te_ms)
     if labels_from is not None:
         scheme, mask_path = labels_from
         mask_img = nib.load(mask_path)

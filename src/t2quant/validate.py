@@ -1,0 +1,227 @@
+"""``t2quant validate``: agreement of suggested (or any second) grades and masks with manual ones.
+
+Writes ``agreement.json``, ``confusion.tsv``, ``pairs.tsv`` and plots; with masks, Dice per
+level, and with T2 maps, ICC(2,1) and Bland-Altman of mean disc T2 from the two masks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from t2quant import agreement as ag
+from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
+from t2quant.levels import LEVEL_INDEX, LEVELS
+from t2quant.pfirrmann.manual import read_manual_grades
+
+__all__ = ["grade_agreement", "mask_agreement", "read_auto_grades", "validate_to_files"]
+
+KEYS = ["participant_id", "session", "level"]
+MASK_PATTERN = "*_dseg.nii*"
+
+
+def read_auto_grades(path: Path) -> pd.DataFrame:
+    """Automatic grades: a feature table (``pfirrmann_suggested``) or any grades TSV
+    (``pfirrmann``), as ``participant_id, session, level, pfirrmann`` (NaN where ungraded)."""
+    table = read_tsv(path) if Path(path).suffix != ".csv" else None
+    if table is None or "pfirrmann_suggested" not in table:
+        manual, _ = read_manual_grades(path)
+        return manual
+    table = table.copy()
+    table["session"] = table.get("session", "").fillna("").astype(str)
+    table["pfirrmann"] = pd.to_numeric(table["pfirrmann_suggested"], errors="coerce")
+    return table[[*KEYS, "pfirrmann"]]
+
+
+def grade_agreement(pairs: pd.DataFrame) -> dict:
+    """Agreement of ``pfirrmann_manual`` and ``pfirrmann_auto`` over graded pairs.
+
+    ``ccc_aggregated`` is Lin's concordance of the per participant-session sum over the
+    seven levels, over the participant-sessions graded at all seven by both.
+    """
+    both = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"])
+    m, a = both["pfirrmann_manual"].astype(int), both["pfirrmann_auto"].astype(int)
+    sums = both.groupby(["participant_id", "session"]).agg(
+        n=("level", "size"), manual=("pfirrmann_manual", "sum"), auto=("pfirrmann_auto", "sum")
+    )
+    full = sums[sums["n"] == len(LEVELS)]
+    return {
+        "n_discs": len(both),
+        "n_not_graded": int(len(pairs) - len(both)),
+        "kappa_quadratic": ag.weighted_kappa(m, a, weights="quadratic"),
+        "kappa_linear": ag.weighted_kappa(m, a, weights="linear"),
+        "kappa_unweighted": ag.weighted_kappa(m, a, weights=None),
+        "exact_agreement": ag.exact_agreement(m, a),
+        "within_one": ag.within_one(m, a),
+        "ccc_aggregated": ag.lin_ccc(full["manual"], full["auto"]),
+        "n_aggregated": len(full),
+        "grade_1_5_swaps": int((((m == 1) & (a == 5)) | ((m == 5) & (a == 1))).sum()),
+    }
+
+
+def _key_of(path: Path) -> tuple[str, str]:
+    sub = re.search(r"(sub-[A-Za-z0-9]+)", path.name)
+    ses = re.search(r"_ses-([A-Za-z0-9]+)", path.name)
+    return (sub.group(1) if sub else path.name), (ses.group(1) if ses else "")
+
+
+def _find(folder: Path, pattern: str) -> dict[tuple[str, str], Path]:
+    """Files under ``folder`` matching ``pattern``, by (participant, session).
+
+    Raises
+    ------
+    ValueError
+        When two files match one session (name a narrower pattern).
+    """
+    found: dict[tuple[str, str], Path] = {}
+    for p in sorted(Path(folder).rglob(pattern)):
+        key = _key_of(p)
+        if key in found:
+            raise ValueError(
+                f"{found[key]} and {p} both match {pattern!r} for {key[0]} {key[1]}; "
+                "give a narrower pattern"
+            )
+        found[key] = p
+    return found
+
+
+def mask_agreement(
+    manual_masks: Path, auto_masks: Path, t2_maps: Path | None, *,
+    manual_pattern: str = MASK_PATTERN, auto_pattern: str = MASK_PATTERN,
+) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+    """One row per session and level: Dice, and the mean T2 (ms) inside each mask when a
+    ``*_T2ms.nii.gz`` map (or else a BIDS ``*_T2map.nii.gz`` in seconds) of the session is
+    found under ``t2_maps``."""
+    manual = _find(manual_masks, manual_pattern)
+    auto = _find(auto_masks, auto_pattern)
+    maps = (_find(t2_maps, "*_T2ms.nii*") or _find(t2_maps, "*_T2map.nii*")) if t2_maps else {}
+    notes = [f"{k[0]} {k[1]}: no automatic mask" for k in sorted(set(manual) - set(auto))]
+    rows = []
+    for key in sorted(set(manual) & set(auto)):
+        a = np.asanyarray(nib.load(str(auto[key])).dataobj)
+        m = np.asanyarray(nib.load(str(manual[key])).dataobj)
+        if a.shape != m.shape:
+            raise ValueError(f"{auto[key]} and {manual[key]} are on different grids")
+        t2 = _t2_ms(maps[key]) if key in maps else None
+        if key not in maps and t2_maps:
+            notes.append(f"{key[0]} {key[1]}: no _T2ms map under {t2_maps}")
+        for level in LEVELS:
+            mm, aa = m == LEVEL_INDEX[level], a == LEVEL_INDEX[level]
+            if not (mm.any() or aa.any()):
+                continue
+            rows.append(
+                {"participant_id": key[0], "session": key[1], "level": level,
+                 "dice": ag.dice(mm, aa),
+                 "t2_manual_ms": _mean(t2, mm), "t2_auto_ms": _mean(t2, aa)}
+            )  # fmt: skip
+    return pd.DataFrame(rows), notes
+
+
+def _t2_ms(path: Path) -> np.ndarray:
+    """A ``_T2ms`` map as it is, a BIDS ``_T2map`` (seconds) in ms."""
+    t2 = nib.load(str(path)).get_fdata(dtype=np.float32)
+    return t2 * 1000.0 if "_T2map" in path.name else t2
+
+
+def _mean(t2, mask) -> float:
+    if t2 is None or not mask.any():
+        return float("nan")
+    values = t2[mask]
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def validate_to_files(
+    manual: Path, auto: Path, outdir: Path, *, manual_masks: Path | None = None,
+    auto_masks: Path | None = None, t2_maps: Path | None = None,
+    manual_pattern: str = MASK_PATTERN, auto_pattern: str = MASK_PATTERN,
+) -> dict:  # fmt: skip
+    """Compare, write the outputs to ``outdir`` and return the ``agreement.json`` content."""
+    outdir = Path(outdir)
+    m, notes = read_manual_grades(manual)
+    a = read_auto_grades(auto)
+    pairs = m.merge(a, on=KEYS, how="outer", suffixes=("_manual", "_auto"))
+    result = {"manual": str(manual), "auto": str(auto), **grade_agreement(pairs)}
+    result["n_manual_only"] = int(pairs["pfirrmann_auto"].isna().sum())
+    result["notes"] = notes
+    write_tsv(pairs.sort_values(KEYS), outdir / "pairs.tsv")
+    both = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"])
+    conf = ag.confusion(both["pfirrmann_manual"], both["pfirrmann_auto"])
+    table = pd.DataFrame(conf, columns=[f"auto_{g}" for g in ag.GRADES])
+    table.insert(0, "manual", list(ag.GRADES))
+    write_tsv(table, outdir / "confusion.tsv")
+    _plot_confusion(conf, outdir / "confusion.png")
+    if manual_masks and auto_masks:
+        patterns = (manual_pattern, auto_pattern)
+        result |= _masks(manual_masks, auto_masks, t2_maps or auto_masks, outdir, patterns)
+    write_json(result, outdir / "agreement.json")
+    return result
+
+
+def _masks(manual_masks: Path, auto_masks: Path, t2_maps: Path, outdir: Path, patterns) -> dict:
+    rows, notes = mask_agreement(
+        manual_masks, auto_masks, t2_maps, manual_pattern=patterns[0], auto_pattern=patterns[1]
+    )
+    out: dict = {"mask_notes": notes, "n_masked_discs": len(rows)}
+    if rows.empty:
+        return out
+    write_tsv(rows, outdir / "masks.tsv")
+    out["dice_by_level"] = rows.groupby("level")["dice"].mean().reindex(LEVELS).dropna().to_dict()
+    out["dice_median"] = float(rows["dice"].median())
+    t2 = rows.dropna(subset=["t2_manual_ms", "t2_auto_ms"])
+    if len(t2) >= 2:
+        out["icc_2_1_t2"] = ag.icc_2_1(t2[["t2_manual_ms", "t2_auto_ms"]].to_numpy())
+        out["bland_altman_t2_ms"] = ag.bland_altman(t2["t2_auto_ms"], t2["t2_manual_ms"])
+        out["n_t2_pairs"] = len(t2)
+        _plot_bland_altman(t2, out["bland_altman_t2_ms"], outdir / "bland_altman_t2.png")
+    return out
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported when a plot is drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_confusion(conf: np.ndarray, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(conf, cmap="Blues")
+    for (i, j), v in np.ndenumerate(conf):
+        colour = "black" if v < conf.max() / 2 else "white"
+        ax.text(j, i, str(v), ha="center", va="center", color=colour)
+    ticks = range(len(ag.GRADES))
+    ax.set_xticks(ticks, [str(g) for g in ag.GRADES])
+    ax.set_yticks(ticks, [str(g) for g in ag.GRADES])
+    ax.set_xlabel("t2quant suggested grade")
+    ax.set_ylabel("manual grade")
+    ax.set_title("Pfirrmann grades")
+    _save(fig, path)
+
+
+def _plot_bland_altman(t2: pd.DataFrame, ba: dict, path: Path) -> None:
+    mean = 0.5 * (t2["t2_auto_ms"] + t2["t2_manual_ms"])
+    diff = t2["t2_auto_ms"] - t2["t2_manual_ms"]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.scatter(mean, diff, s=12, alpha=0.7)
+    for y, style in ((ba["bias"], "-"), (ba["loa_low"], "--"), (ba["loa_high"], "--")):
+        ax.axhline(y, color="0.3", linestyle=style, linewidth=1)
+    ax.set_xlabel("mean disc T2 of the two masks (ms)")
+    ax.set_ylabel("automatic - manual mask (ms)")
+    ax.set_title(f"Bland-Altman: bias {ba['bias']:.2f} ms, LoA ±{1.96 * ba['sd']:.2f} ms")
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    _pyplot().close(fig)

@@ -1,0 +1,195 @@
+"""The assisted Pfirrmann grade, manual grades, calibration and validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from t2quant.cli import main
+from t2quant.io import read_tsv, write_tsv
+from t2quant.levels import LEVELS
+from t2quant.pfirrmann import grade_disc, load_thresholds, read_manual_grades, suggest_pfirrmann
+from t2quant.pfirrmann.calibrate import predict_thresholds
+
+T = load_thresholds()
+
+
+def disc(r, c, band=0.0, dhi=0.45, status="ok"):
+    return {"nucleus_csf_ratio": r, "nucleus_annulus_contrast": c, "band_depth": band,
+            "disc_height_index": dhi, "qc_status": status, "qc_reason": ""}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "grade", "words"),
+    [
+        (disc(0.85, 0.5), 1, "bright white"),
+        (disc(0.85, 0.5, band=0.2), 2, "horizontal band"),
+        (disc(0.45, 0.4), 2, "not bright white"),
+        (disc(0.30, 0.15), 3, "intermediate, gray"),
+        (disc(0.50, 0.15), 3, "still hyperintense"),
+        (disc(0.12, 0.05), 4, "height preserved"),
+        (disc(0.12, 0.05, dhi=0.2), 5, "collapsed"),
+        (disc(0.05, 0.01), 5, "black"),
+    ],
+)
+def test_the_walk_takes_each_branch(row, grade, words):
+    g, conf, criteria = grade_disc(row, T)
+    assert g == grade
+    assert words in criteria
+    assert 0.5 <= conf <= 1.0 or grade in (3, 5)
+
+
+def test_confidence_falls_toward_a_threshold():
+    near = grade_disc(disc(0.63, 0.5), T)[1]
+    far = grade_disc(disc(0.95, 0.5), T)[1]
+    assert far > near
+    assert near == pytest.approx(T.bright_white_csf_ratio.confidence(0.63))
+
+
+def test_unmeasured_disc_is_not_graded_and_says_why():
+    row = disc(np.nan, np.nan, status="failed") | {"qc_reason": "not segmented"}
+    g, conf, words = grade_disc(row, T)
+    assert np.isnan(g) and conf == 0 and words == "not graded: not segmented"
+    table = suggest_pfirrmann(pd.DataFrame([row, disc(0.85, 0.5)]))
+    assert table["pfirrmann_suggested"].isna().tolist() == [True, False]
+
+
+def test_vectorised_walk_matches_the_worded_one():
+    rng = np.random.default_rng(1)
+    rows = [
+        disc(r, c, b, d)
+        for r, c, b, d in zip(rng.uniform(0.02, 1, 400), rng.uniform(-0.1, 0.7, 400),
+                              rng.uniform(0, 0.2, 400), rng.uniform(0.15, 0.6, 400), strict=True)
+    ]  # fmt: skip
+    rows[0]["disc_height_index"] = np.nan
+    table = pd.DataFrame(rows)
+    worded = [grade_disc(r, T)[0] for r in rows]
+    np.testing.assert_array_equal(predict_thresholds(table, T), worded)
+
+
+def test_thresholds_file_is_checked(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_text(json.dumps({"thresholds": {"band_depth": {"value": 0.1, "scale": 0.1}}}))
+    with pytest.raises(ValueError, match="is missing"):
+        load_thresholds(bad)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"thresholds": T.as_dict()}))
+    assert load_thresholds(good) == T
+
+
+def test_manual_grades_tsv_and_spider_csv(tmp_path, shared_data):
+    tsv = tmp_path / "grades.tsv"
+    write_tsv(pd.DataFrame({"participant_id": ["sub-1"], "session": ["ses-a"],
+                            "level": ["L4/L5"], "pfirrmann": [3]}), tsv)  # fmt: skip
+    table, notes = read_manual_grades(tsv)
+    assert table.iloc[0].tolist() == ["sub-1", "a", "L4/L5", 3] and notes == []
+    spider, notes = read_manual_grades(
+        shared_data / "reference" / "spider-gradings" / "radiological_gradings.csv"
+    )
+    raw = pd.read_csv(shared_data / "reference" / "spider-gradings" / "radiological_gradings.csv")
+    first = raw[(raw["Patient"] == 1) & (raw["IVD label"] == 1)]["Pfirrman grade"].item()
+    row = spider[(spider.participant_id == "sub-1") & (spider.level == "L5/S1")]
+    assert row["pfirrmann"].item() == first
+    assert len(spider) == int(raw["IVD label"].between(1, 7).sum())
+    assert "dropped" in notes[0]
+
+
+def test_manual_grades_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    write_tsv(pd.DataFrame({"participant_id": ["sub-1"], "level": ["L4"], "pfirrmann": [3]}), bad)
+    with pytest.raises(ValueError, match=r"bad\.tsv: unknown level names"):
+        read_manual_grades(bad)
+    write_tsv(pd.DataFrame({"participant_id": ["s"], "level": ["L4/L5"], "pfirrmann": [7]}), bad)
+    with pytest.raises(ValueError, match=r"1\.\.5"):
+        read_manual_grades(bad)
+
+
+@pytest.fixture(scope="module")
+def graded_study(tmp_path_factory):
+    """A 3-participant synthetic study, segmented, measured and graded from its T2w images."""
+    from t2quant.grading import grade_study
+    from t2quant.synth.writer import StudySettings, write_synthetic_study
+
+    root = tmp_path_factory.mktemp("study")
+    write_synthetic_study(root / "bids", StudySettings(n_participants=3, seed=5), jobs=2)
+    table, times = grade_study(root / "bids", root / "derivatives", jobs=2)
+    truth = read_tsv(root / "bids" / "derivatives" / "groundtruth" / "discs.tsv")
+    manual = truth.rename(columns={"pfirrmann_true": "pfirrmann"})
+    write_tsv(manual[["participant_id", "session", "level", "pfirrmann"]], root / "manual.tsv")
+    write_tsv(table, root / "auto.tsv")
+    return root, table, times
+
+
+@pytest.mark.slow
+def test_synthetic_study_agreement_meets_targets(graded_study):
+    root, _, _ = graded_study
+    assert main(["validate", "--manual", str(root / "manual.tsv"), "--auto",
+                 str(root / "auto.tsv"), "-o", str(root / "val")]) == 0  # fmt: skip
+    result = json.loads((root / "val" / "agreement.json").read_text())
+    assert result["n_discs"] == 3 * 3 * 7 and result["n_not_graded"] == 0
+    assert result["kappa_quadratic"] >= 0.85
+    assert result["within_one"] >= 0.98
+    assert result["grade_1_5_swaps"] == 0
+    assert np.isfinite(result["ccc_aggregated"]) and result["n_aggregated"] == 9
+    conf = read_tsv(root / "val" / "confusion.tsv")
+    assert conf.drop(columns="manual").to_numpy().sum() == 63
+    assert (root / "val" / "confusion.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_synthetic_study_masks_dice_and_t2_icc(graded_study):
+    root, _, _ = graded_study
+    truth = root / "bids" / "derivatives" / "groundtruth"
+    out = root / "val_masks"
+    main(["validate", "--manual", str(root / "manual.tsv"), "--auto", str(root / "auto.tsv"),
+          "-o", str(out), "--manual-masks", str(truth), "--auto-masks",
+          str(root / "derivatives"), "--t2-maps", str(truth),
+          "--manual-pattern", "*desc-discs_dseg.nii.gz"])  # fmt: skip
+    result = json.loads((out / "agreement.json").read_text())
+    assert set(result["dice_by_level"]) == set(LEVELS)
+    assert result["dice_median"] > 0.85
+    assert result["n_t2_pairs"] == 63
+    assert result["icc_2_1_t2"] > 0.9
+    assert (out / "bland_altman_t2.png").is_file()
+
+
+@pytest.mark.slow
+def test_grade_session_is_fast(graded_study):
+    _, _, times = graded_study
+    assert len(times) == 9
+    assert max(times) < 2.0 * 5  # generous here; bench/bench_grading.py prints the figure
+
+
+@pytest.mark.slow
+def test_calibrate_reports_cross_validated_agreement(graded_study):
+    root, _, _ = graded_study
+    out = root / "cal"
+    assert main(["calibrate", "--manual", str(root / "manual.tsv"), "--features",
+                 str(root / "derivatives"), "-o", str(out), "--folds", "3"]) == 0  # fmt: skip
+    result = json.loads((out / "calibration.json").read_text())
+    assert result["n_discs"] == 63 and result["n_participants"] == 3
+    for model in ("thresholds_cross_validated", "ordinal_cross_validated"):
+        assert result[model]["n_discs"] + result[model]["n_not_graded"] == 63
+        assert result[model]["within_one"] >= 0.8
+    fitted = load_thresholds(out / "pfirrmann_thresholds.json")
+    assert fitted.black_csf_ratio.value < fitted.intermediate_csf_ratio.value
+    cv = read_tsv(out / "cv_predictions.tsv")
+    assert len(cv) == 63
+
+
+@pytest.mark.shared_data
+def test_real_volume_discs_grade_1_or_2(tmp_path, shared_data):
+    real = shared_data / "real" / "menezes-reis-ivd-11"
+    seg = tmp_path / "seg"
+    main(["segment", str(real / "T2w.nii.gz"), "-o", str(seg), "--orientation", "IPR"])
+    main(["features", str(real / "T2w.nii.gz"), "--labels", str(seg / "T2w_dseg.nii.gz"),
+          "-o", str(tmp_path / "f"), "--orientation", "IPR"])  # fmt: skip
+    table = read_tsv(tmp_path / "f" / "T2w_discfeatures.tsv").set_index("level")
+    lumbar = ["L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1"]
+    assert table.loc[lumbar, "pfirrmann_suggested"].between(1, 2).all()
+    assert table.loc[["T11/T12", "T12/L1"], "qc_reason"].eq("not segmented").all()
+    dictionary = json.loads((tmp_path / "f" / "T2w_discfeatures.json").read_text())
+    assert "nucleus_csf_ratio" in dictionary["Columns"]
