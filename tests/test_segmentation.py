@@ -294,3 +294,17 @@ def test_segment_command_names_the_file_on_bad_input(tmp_path, capsys):
     assert main(["segment", str(src), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "axial.nii.gz" in err and "axial slab" in err
+
+
+def test_nothing_found_still_writes_an_empty_segmentation(tmp_path):
+    """An image where no canal is found gives empty labels, records and a QC picture."""
+    from t2quant.segmentation.outputs import write_segmentation
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(100, 5, (40, 50, 9)).astype(np.float32)
+    affine = np.array([[0, 0, 4.0, 0], [-1.0, 0, 0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]])
+    seg = segment_discs(image, affine)
+    assert not seg.labels.any()
+    assert "no_canal" in seg.flags
+    paths = write_segmentation(seg, image, affine, tmp_path, "empty", source="noise")
+    assert paths["qc"].stat().st_size > 0

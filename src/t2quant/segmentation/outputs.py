@@ -91,11 +91,12 @@ def qc_picture(seg, image: NDArray, affine: NDArray, path: Path, *, orientation=
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
+    import nibabel.orientations as nio
+
     from t2quant.segmentation.frame import to_canonical
 
     frame = to_canonical(image, affine, orientation=orientation)
-    labels = to_canonical(seg.labels.astype(np.float32) + 1, affine, orientation=orientation)
-    lab = np.rint(labels.data).astype(int) - 1
+    lab = nio.apply_orientation(np.asarray(seg.labels).astype(int), frame.transform)
     present = np.flatnonzero(lab.any(axis=(0, 1)))
     nz = frame.data.shape[2]
     if present.size:
