@@ -89,9 +89,8 @@ def qc_picture(seg, image: NDArray, affine: NDArray, path: Path, *, orientation=
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
     import nibabel.orientations as nio
+    from matplotlib.colors import ListedColormap
 
     from t2quant.segmentation.frame import to_canonical
 
