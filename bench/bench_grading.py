@@ -40,6 +40,7 @@ def run(root: Path, n: int, seed: int) -> None:
     print(f"study: {n} participants x 3 sessions written in {time.perf_counter() - start:.0f} s")
     start = time.perf_counter()
     table, times = grade_study(root / "bids", root / "derivatives", jobs=2)
+    times = [t for t in times if np.isfinite(t)] or [float("nan")]
     print(
         f"segmented, measured and graded {len(times)} sessions in "
         f"{time.perf_counter() - start:.0f} s (2 processes); features + grades per session: "
@@ -66,6 +67,7 @@ def run(root: Path, n: int, seed: int) -> None:
         f"masks: ICC(2,1) {r['icc_2_1_t2']:.3f}, Bland-Altman bias "
         f"{r['bland_altman_t2_ms']['bias']:.2f} ms, SD {r['bland_altman_t2_ms']['sd']:.2f} ms"
     )
+    true_masks(root, truth_dir)
     c = calibrate_to_files(root / "manual.tsv", [root / "derivatives"], root / "calibrate")
     for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
         m = c[name]
@@ -73,6 +75,30 @@ def run(root: Path, n: int, seed: int) -> None:
             f"calibrate {name}: kappa_quadratic {m['kappa_quadratic']:.3f}, exact "
             f"{m['exact_agreement']:.3f}, within one {m['within_one']:.3f} (n = {m['n_discs']})"
         )
+
+
+def true_masks(root: Path, truth_dir: Path) -> None:
+    """The same grading on the true disc masks: agreement of the grading alone."""
+    from t2quant.features.files import features_to_files
+
+    for t2w in sorted((root / "bids").glob("sub-*/ses-*/anat/*_T2w.nii.gz")):
+        stem = t2w.name.removesuffix("_T2w.nii.gz")
+        sub, ses = t2w.parent.parent.parent.name, t2w.parent.parent.name
+        labels = truth_dir / sub / ses / "anat" / f"{stem}_desc-discs_dseg.nii.gz"
+        features_to_files([t2w], labels, root / "true-masks" / sub / ses)
+    r = validate_to_files(root / "manual.tsv", _concat(root / "true-masks"), root / "val-true")
+    print(
+        f"on the true masks (grading alone): n = {r['n_discs']}, kappa_quadratic "
+        f"{r['kappa_quadratic']:.3f}, exact {r['exact_agreement']:.3f}, within one "
+        f"{r['within_one']:.3f}, grade 1<->5 swaps {r['grade_1_5_swaps']}"
+    )
+
+
+def _concat(folder: Path) -> Path:
+    tables = [read_tsv(p) for p in sorted(folder.rglob("*_discfeatures.tsv"))]
+    import pandas as pd
+
+    return write_tsv(pd.concat(tables, ignore_index=True), folder / "all.tsv")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,19 @@ __all__ = ["grade_session", "grade_study"]
 def grade_session(anat: Path, derivatives: Path) -> tuple[pd.DataFrame, float]:
     """Segment the session's T2w (or its echoes), then measure and grade its discs; a fitted
     ``_T2ms`` map in the session's derivatives folder is used when present. Returns the
-    feature table and the seconds the features and grades took."""
+    feature table and the seconds the features and grades took (NaN when a finished
+    session's table was read back instead: a rerun resumes)."""
     from t2quant.features.files import features_to_files
+    from t2quant.io import read_tsv
     from t2quant.segmentation.files import segment_to_files
 
     sub, ses = anat.parent.parent.name, anat.parent.name
     outdir = derivatives / sub / ses / "anat"
+    done = sorted(outdir.glob("*_discfeatures.tsv"))
+    if done:
+        table = read_tsv(done[0])
+        table["session"] = table["session"].astype(str)
+        return table, float("nan")
     t2w = sorted(anat.glob("*_T2w.nii*"))
     inputs = t2w[:1] if t2w else [anat.parent]
     _, paths = segment_to_files(inputs, outdir)
