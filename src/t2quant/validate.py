@@ -6,7 +6,6 @@ level, and with T2 maps, ICC(2,1) and Bland-Altman of mean disc T2 from the two 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from t2quant import agreement as ag
+from t2quant.features.files import entities, t2_in_ms
 from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.manual import read_manual_grades
@@ -63,12 +63,6 @@ def grade_agreement(pairs: pd.DataFrame) -> dict:
     }
 
 
-def _key_of(path: Path) -> tuple[str, str]:
-    sub = re.search(r"(sub-[A-Za-z0-9]+)", path.name)
-    ses = re.search(r"_ses-([A-Za-z0-9]+)", path.name)
-    return (sub.group(1) if sub else path.name), (ses.group(1) if ses else "")
-
-
 def _find(folder: Path, pattern: str) -> dict[tuple[str, str], Path]:
     """Files under ``folder`` matching ``pattern``, by (participant, session).
 
@@ -79,7 +73,7 @@ def _find(folder: Path, pattern: str) -> dict[tuple[str, str], Path]:
     """
     found: dict[tuple[str, str], Path] = {}
     for p in sorted(Path(folder).rglob(pattern)):
-        key = _key_of(p)
+        key = entities(p.name)
         if key in found:
             raise ValueError(
                 f"{found[key]} and {p} both match {pattern!r} for {key[0]} {key[1]}; "
@@ -122,9 +116,7 @@ def mask_agreement(
 
 
 def _t2_ms(path: Path) -> np.ndarray:
-    """A ``_T2ms`` map as it is, a BIDS ``_T2map`` (seconds) in ms."""
-    t2 = nib.load(str(path)).get_fdata(dtype=np.float32)
-    return t2 * 1000.0 if "_T2map" in path.name else t2
+    return t2_in_ms(nib.load(str(path)).get_fdata(dtype=np.float32), path)
 
 
 def _mean(t2, mask) -> float:

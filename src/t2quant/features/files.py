@@ -18,7 +18,7 @@ from t2quant.pfirrmann.suggest import Thresholds, load_thresholds, suggest_pfirr
 from t2quant.segmentation.files import load_t2w_image
 from t2quant.segmentation.frame import to_canonical
 
-__all__ = ["GRADE_COLUMNS", "entities", "features_to_files", "load_t2_ms"]
+__all__ = ["GRADE_COLUMNS", "entities", "features_to_files", "load_t2_ms", "t2_in_ms"]
 
 GRADE_COLUMNS = {
     "pfirrmann_suggested": "suggested Pfirrmann grade 1..5 (t2quant.pfirrmann)",
@@ -43,15 +43,17 @@ def _same_grid(path: Path, img, shape: tuple, affine: NDArray, what: str) -> Non
         )
 
 
+def t2_in_ms(t2: NDArray, path: Path) -> NDArray:
+    """A BIDS ``_T2map`` (seconds) in ms; a ``_T2ms`` map as it is."""
+    return t2 * 1000.0 if "_T2map" in path.name and "T2ms" not in path.name else t2
+
+
 def load_t2_ms(path: Path, shape: tuple, affine: NDArray) -> NDArray[np.float32]:
     """A T2 map in ms. A BIDS ``_T2map`` (seconds) is converted; a map whose median is
     outside 5-3000 ms after that is refused as the wrong unit."""
     img = nib.load(str(path))
     _same_grid(path, img, shape, affine, "T2 map")
-    t2 = np.asarray(img.get_fdata(dtype=np.float32))
-    name = path.name
-    if "_T2map" in name and "T2ms" not in name:
-        t2 = t2 * 1000.0
+    t2 = t2_in_ms(np.asarray(img.get_fdata(dtype=np.float32)), path)
     finite = t2[np.isfinite(t2) & (t2 > 0)]
     median = float(np.median(finite)) if finite.size else float("nan")
     if not T2_PLAUSIBLE_MS[0] <= median <= T2_PLAUSIBLE_MS[1]:
