@@ -149,9 +149,10 @@ def _one_disc(labels, t2w, t2_ms, voxel_mm, level: str) -> dict:
         "height_posterior_mm": h["posterior"],
         "bulge_index": bulge_index(plane, voxel_mm[:2], axes),
     }
-    nucleus = nucleus_mask(mask, axes, voxel_mm)
+    eroded = erode_in_plane(mask)
+    nucleus = nucleus_mask(mask, eroded, axes, voxel_mm)
     annulus = mask & ~nucleus
-    row |= _t2_columns(t2_ms, mask, nucleus, annulus)
+    row |= _t2_columns(t2_ms, mask, eroded, nucleus, annulus)
     row |= _signal_columns(t2w, t2_ms, labels, mask, nucleus, annulus, axes, voxel_mm, z, h)
     reasons = []
     if not nucleus.any():
@@ -170,12 +171,12 @@ def _mid_slice(mask: NDArray[np.bool_], slices: NDArray) -> int:
     return z if area[z] > 0 else int(slices[np.argmax(area[slices])])
 
 
-def _t2_columns(t2_ms, mask, nucleus, annulus) -> dict:
+def _t2_columns(t2_ms, mask, eroded_mask, nucleus, annulus) -> dict:
     if t2_ms is None:
         return {}
     t2 = np.asarray(t2_ms, dtype=np.float64)
     whole = summary(t2[mask])
-    eroded = summary(t2[erode_in_plane(mask)])
+    eroded = summary(t2[eroded_mask])
     nuc = float(np.nanmean(t2[nucleus])) if np.isfinite(t2[nucleus]).any() else np.nan
     ann = float(np.nanmean(t2[annulus])) if np.isfinite(t2[annulus]).any() else np.nan
     out = {f"t2_{k}_ms": v for k, v in whole.items()}

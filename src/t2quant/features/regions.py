@@ -35,12 +35,15 @@ def erode_in_plane(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return out
 
 
-def nucleus_mask(mask: NDArray[np.bool_], axes: DiscAxes, voxel_mm: NDArray) -> NDArray[np.bool_]:
+def nucleus_mask(
+    mask: NDArray[np.bool_], eroded: NDArray[np.bool_], axes: DiscAxes, voxel_mm: NDArray
+) -> NDArray[np.bool_]:
     """The nucleus region: on the slices within the central ``NUCLEUS_LR`` of the disc's
     left-right extent, the voxels within the central ``NUCLEUS_AP`` of that slice's length
     along the disc (the mid-sagittal disc axis), less the one-voxel outline. The annulus is
     the rest of the disc. This is the five-region scheme of disc T2 mapping (an anterior
     and a posterior annulus fifth, three central fifths of nucleus), applied in 3D.
+    ``eroded`` is ``erode_in_plane(mask)``.
     """
     out = np.zeros_like(mask)
     slices = np.flatnonzero(mask.any(axis=(0, 1)))
@@ -48,7 +51,6 @@ def nucleus_mask(mask: NDArray[np.bool_], axes: DiscAxes, voxel_mm: NDArray) -> 
         return out
     lr_mm = (slices - 0.5 * (slices[0] + slices[-1])) * voxel_mm[2]
     half_width = 0.5 * NUCLEUS_LR * (slices.size * voxel_mm[2])
-    eroded = erode_in_plane(mask)
     margin = 0.5 * (1.0 - NUCLEUS_AP)
     for z, x in zip(slices, lr_mm, strict=True):
         if abs(x) > half_width:
