@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from t2quant.grading import grade_study
+from t2quant.grading import grade_study, write_true_grades
 from t2quant.io import read_tsv, write_tsv
 from t2quant.pfirrmann.files import calibrate_to_files
 from t2quant.synth.writer import StudySettings, write_synthetic_study
@@ -47,8 +48,7 @@ def run(root: Path, n: int, seed: int) -> None:
         f"median {np.median(times):.2f} s, max {max(times):.2f} s"
     )
     truth_dir = root / "bids" / "derivatives" / "groundtruth"
-    truth = read_tsv(truth_dir / "discs.tsv").rename(columns={"pfirrmann_true": "pfirrmann"})
-    write_tsv(truth[["participant_id", "session", "level", "pfirrmann"]], root / "manual.tsv")
+    write_true_grades(root / "bids", root / "manual.tsv")
     write_tsv(table, root / "auto.tsv")
     r = validate_to_files(
         root / "manual.tsv", root / "auto.tsv", root / "validate", manual_masks=truth_dir,
@@ -96,8 +96,6 @@ def true_masks(root: Path, truth_dir: Path) -> None:
 
 def _concat(folder: Path) -> Path:
     tables = [read_tsv(p) for p in sorted(folder.rglob("*_discfeatures.tsv"))]
-    import pandas as pd
-
     return write_tsv(pd.concat(tables, ignore_index=True), folder / "all.tsv")
 
 

@@ -110,15 +110,13 @@ def test_manual_grades_errors_name_the_file(tmp_path):
 @pytest.fixture(scope="module")
 def graded_study(tmp_path_factory):
     """A 3-participant synthetic study, segmented, measured and graded from its T2w images."""
-    from t2quant.grading import grade_study
+    from t2quant.grading import grade_study, write_true_grades
     from t2quant.synth.writer import StudySettings, write_synthetic_study
 
     root = tmp_path_factory.mktemp("study")
     write_synthetic_study(root / "bids", StudySettings(n_participants=3, seed=5), jobs=2)
     table, times = grade_study(root / "bids", root / "derivatives", jobs=2)
-    truth = read_tsv(root / "bids" / "derivatives" / "groundtruth" / "discs.tsv")
-    manual = truth.rename(columns={"pfirrmann_true": "pfirrmann"})
-    write_tsv(manual[["participant_id", "session", "level", "pfirrmann"]], root / "manual.tsv")
+    write_true_grades(root / "bids", root / "manual.tsv")
     write_tsv(table, root / "auto.tsv")
     return root, table, times
 

@@ -51,16 +51,14 @@ def run_demo(out: str | Path, settings: StudySettings, *, jobs: int = 1) -> Path
 
 def grade_demo(out: Path) -> dict:
     """Segment, measure and grade every session; agreement with the true grades."""
-    from t2quant.grading import grade_study
+    from t2quant.grading import grade_study, write_true_grades
     from t2quant.validate import validate_to_files
 
     start = time.perf_counter()
     derivatives = out / "derivatives" / "t2quant"
     table, _ = grade_study(out / "bids", derivatives)
     write_tsv(table, out / "discfeatures.tsv")
-    truth = read_tsv(out / "bids" / "derivatives" / "groundtruth" / "discs.tsv")
-    truth = truth.rename(columns={"pfirrmann_true": "pfirrmann"})
-    write_tsv(truth[["participant_id", "session", "level", "pfirrmann"]], out / "true_grades.tsv")
+    write_true_grades(out / "bids", out / "true_grades.tsv")
     result = validate_to_files(out / "true_grades.tsv", out / "discfeatures.tsv", out / "agreement")
     n_sessions = table.groupby(["participant_id", "session"]).ngroups
     print(

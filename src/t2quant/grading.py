@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["grade_session", "grade_study"]
+__all__ = ["grade_session", "grade_study", "write_true_grades"]
 
 
 def grade_session(anat: Path, derivatives: Path) -> tuple[pd.DataFrame, float]:
@@ -51,3 +51,13 @@ def grade_study(bids: Path, derivatives: Path, *, jobs: int = 1) -> tuple[pd.Dat
     else:
         results = [work(s) for s in sessions]
     return pd.concat([r[0] for r in results], ignore_index=True), [r[1] for r in results]
+
+
+def write_true_grades(bids: Path, path: Path) -> Path:
+    """The true Pfirrmann grades of a synthetic study (``derivatives/groundtruth/discs.tsv``)
+    as a manual-grades TSV (``participant_id, session, level, pfirrmann``)."""
+    from t2quant.io import read_tsv, write_tsv
+
+    truth = read_tsv(Path(bids) / "derivatives" / "groundtruth" / "discs.tsv")
+    truth = truth.rename(columns={"pfirrmann_true": "pfirrmann"})
+    return write_tsv(truth[["participant_id", "session", "level", "pfirrmann"]], path)

@@ -32,7 +32,9 @@ def read_auto_grades(path: Path) -> pd.DataFrame:
         manual, _ = read_manual_grades(path)
         return manual
     table = table.copy()
-    table["session"] = table.get("session", "").fillna("").astype(str)
+    if "session" not in table:
+        table["session"] = ""
+    table["session"] = table["session"].fillna("").astype(str)
     table["pfirrmann"] = pd.to_numeric(table["pfirrmann_suggested"], errors="coerce")
     return table[[*KEYS, "pfirrmann"]]
 

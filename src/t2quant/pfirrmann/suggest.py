@@ -187,10 +187,8 @@ def suggest_pfirrmann(features: pd.DataFrame, thresholds: Thresholds | None = No
     t = thresholds or load_thresholds()
     out = features.copy()
     graded = [grade_disc(row, t) for _, row in features.iterrows()]
-    out["pfirrmann_suggested"] = (
-        pd.array([g for g, _, _ in graded], dtype="Float64").astype("Int64")
-        if graded
-        else pd.array([], dtype="Int64")
+    out["pfirrmann_suggested"] = pd.array([g for g, _, _ in graded], dtype="Float64").astype(
+        "Int64"
     )
     out["pfirrmann_confidence"] = [round(c, 3) for _, c, _ in graded]
     out["pfirrmann_criteria"] = [w for _, _, w in graded]
