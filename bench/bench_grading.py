@@ -61,6 +61,13 @@ def run(root: Path, n: int, seed: int) -> None:
         f"exact {r['exact_agreement']:.3f}, within one {r['within_one']:.3f}, "
         f"ccc_aggregated {r['ccc_aggregated']:.3f}, grade 1<->5 swaps {r['grade_1_5_swaps']}"
     )
+    u = r["without_level_uncertain"]
+    print(
+        f"sessions whose naming the segmentation flagged level_uncertain: "
+        f"{r['n_level_uncertain_discs']} discs; without them: n = {u['n_discs']}, "
+        f"kappa_quadratic {u['kappa_quadratic']:.3f}, within one {u['within_one']:.3f}, "
+        f"grade 1<->5 swaps {u['grade_1_5_swaps']}"
+    )
     print(read_tsv(root / "validate" / "confusion.tsv").to_string(index=False))
     print(
         f"automatic vs true masks: median Dice {r['dice_median']:.3f}; true-T2 mean in the two "

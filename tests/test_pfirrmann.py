@@ -132,6 +132,10 @@ def test_synthetic_study_agreement_meets_targets(graded_study):
     assert result["within_one"] >= 0.98
     assert result["grade_1_5_swaps"] == 0
     assert np.isfinite(result["ccc_aggregated"]) and result["n_aggregated"] == 9
+    # flagged sessions are reported apart, not dropped
+    assert result["without_level_uncertain"]["n_discs"] + result["n_level_uncertain_discs"] == 63
+    auto = read_tsv(root / "auto.tsv")
+    assert auto["segmentation_confidence"].between(0, 1).all()
     conf = read_tsv(root / "val" / "confusion.tsv")
     assert conf.drop(columns="manual").to_numpy().sum() == 63
     assert (root / "val" / "confusion.png").stat().st_size > 0
@@ -199,3 +203,37 @@ def test_real_volume_discs_grade_1_or_2(tmp_path, shared_data):
     assert table.loc[["T11/T12", "T12/L1"], "qc_reason"].eq("not segmented").all()
     dictionary = json.loads((tmp_path / "f" / "T2w_discfeatures.json").read_text())
     assert "nucleus_csf_ratio" in dictionary["Columns"]
+
+
+def test_segmentation_confidence_and_flags_follow_the_labels(tmp_path):
+    from t2quant.features.files import add_segmentation_qc
+
+    table = pd.DataFrame({"level": ["L4/L5", "L5/S1"], "pfirrmann_suggested": [2, 3]})
+    labels = tmp_path / "sub-1_ses-a_dseg.nii.gz"
+    write_tsv(pd.DataFrame({"level": ["L4/L5", "L5/S1"], "confidence": [0.9, 0.4]}),
+              tmp_path / "sub-1_ses-a_discs.tsv")  # fmt: skip
+    (tmp_path / "sub-1_ses-a_discs.json").write_text(
+        json.dumps({"Flags": ["level_uncertain", "no_sacrum"]})
+    )
+    out = add_segmentation_qc(table, labels)
+    assert out["segmentation_confidence"].tolist() == [0.9, 0.4]
+    assert out["level_uncertain"].tolist() == [True, True]
+    assert out["segmentation_flags"].tolist() == ["level_uncertain;no_sacrum"] * 2
+    manual = add_segmentation_qc(table, tmp_path / "manual_mask.nii.gz")
+    assert manual["segmentation_confidence"].isna().all()
+    assert not manual["level_uncertain"].any() and (manual["segmentation_flags"] == "").all()
+
+
+def test_validate_reports_agreement_without_flagged_sessions(tmp_path):
+    keys = {"participant_id": ["s1"] * 4, "session": ["a", "a", "b", "b"],
+            "level": ["L4/L5", "L5/S1"] * 2}  # fmt: skip
+    write_tsv(pd.DataFrame(keys | {"pfirrmann": [2, 3, 2, 3]}), tmp_path / "m.tsv")
+    auto = pd.DataFrame(keys | {"pfirrmann_suggested": [2, 3, 4, 1],
+                                "level_uncertain": [False, False, True, True]})  # fmt: skip
+    write_tsv(auto, tmp_path / "a.tsv")
+    assert main(["validate", "--manual", str(tmp_path / "m.tsv"), "--auto",
+                 str(tmp_path / "a.tsv"), "-o", str(tmp_path / "v")]) == 0  # fmt: skip
+    result = json.loads((tmp_path / "v" / "agreement.json").read_text())
+    assert result["exact_agreement"] == 0.5 and result["n_level_uncertain_discs"] == 2
+    clean = result["without_level_uncertain"]
+    assert clean["n_discs"] == 2 and clean["exact_agreement"] == 1.0

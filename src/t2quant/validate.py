@@ -36,7 +36,8 @@ def read_auto_grades(path: Path) -> pd.DataFrame:
         table["session"] = ""
     table["session"] = table["session"].fillna("").astype(str)
     table["pfirrmann"] = pd.to_numeric(table["pfirrmann_suggested"], errors="coerce")
-    return table[[*KEYS, "pfirrmann"]]
+    extra = ["level_uncertain"] if "level_uncertain" in table else []
+    return table[[*KEYS, "pfirrmann", *extra]]
 
 
 def grade_agreement(pairs: pd.DataFrame) -> dict:
@@ -141,6 +142,10 @@ def validate_to_files(
     result = {"manual": str(manual), "auto": str(auto), **grade_agreement(pairs)}
     result["n_manual_only"] = int(pairs["pfirrmann_auto"].isna().sum())
     result["notes"] = notes
+    if "level_uncertain" in pairs:
+        flagged = pairs["level_uncertain"].astype("boolean").fillna(False).astype(bool)
+        result["n_level_uncertain_discs"] = int(flagged.sum())
+        result["without_level_uncertain"] = grade_agreement(pairs[~flagged])
     write_tsv(pairs.sort_values(KEYS), outdir / "pairs.tsv")
     both = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"])
     conf = ag.confusion(both["pfirrmann_manual"], both["pfirrmann_auto"])

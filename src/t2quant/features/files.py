@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,17 +14,24 @@ from numpy.typing import NDArray
 
 from t2quant import __version__
 from t2quant.features.core import FEATURE_COLUMNS, disc_features
-from t2quant.io import write_json, write_tsv
+from t2quant.io import read_tsv, write_json, write_tsv
 from t2quant.pfirrmann.suggest import Thresholds, load_thresholds, suggest_pfirrmann
 from t2quant.segmentation.files import load_t2w_image
 from t2quant.segmentation.frame import to_canonical
 
-__all__ = ["GRADE_COLUMNS", "entities", "features_to_files", "load_t2_ms", "t2_in_ms"]
+__all__ = ["GRADE_COLUMNS", "SEGMENTATION_COLUMNS", "add_segmentation_qc", "entities", "features_to_files", "load_t2_ms", "t2_in_ms"]
 
 GRADE_COLUMNS = {
     "pfirrmann_suggested": "suggested Pfirrmann grade 1..5 (t2quant.pfirrmann)",
     "pfirrmann_confidence": "confidence of the suggestion, 0..1",
     "pfirrmann_criteria": "the comparisons that decided the suggestion",
+}
+SEGMENTATION_COLUMNS = {
+    "segmentation_confidence": "the segmentation's confidence in this disc and its level, 0..1 "
+    "(from <stem>_discs.tsv; NaN when the labels came without one)",
+    "level_uncertain": "the segmentation flagged the session's level naming as uncertain "
+    "(level_uncertain in <stem>_discs.json); check the levels before trusting the grades",
+    "segmentation_flags": "the session's segmentation flags, ';'-separated",
 }
 T2_PLAUSIBLE_MS = (5.0, 3000.0)
 
@@ -88,6 +96,7 @@ def features_to_files(
     if not isinstance(thresholds, Thresholds):
         thresholds = load_thresholds(thresholds)
     table = suggest_pfirrmann(table, thresholds)
+    table = add_segmentation_qc(table, Path(labels))
     participant, session = entities(stem)
     table.insert(0, "session", session)
     table.insert(0, "participant_id", participant)
@@ -101,11 +110,30 @@ def features_to_files(
     return table, paths
 
 
+def add_segmentation_qc(table: pd.DataFrame, labels: Path) -> pd.DataFrame:
+    """Carry the segmentation's per-level confidence and session flags (the
+    ``<stem>_discs.tsv`` / ``_discs.json`` written beside ``<stem>_dseg``) into the table.
+    Labels without them (manual or imported masks) get NaN confidence and no flags."""
+    base = str(labels).split("_dseg")[0] if "_dseg" in labels.name else None
+    confidence = pd.Series(np.nan, index=table.index)
+    flags: list[str] = []
+    if base and Path(base + "_discs.tsv").exists():
+        records = read_tsv(Path(base + "_discs.tsv")).set_index("level")["confidence"]
+        confidence = table["level"].map(records).astype(float)
+    if base and Path(base + "_discs.json").exists():
+        flags = list(json.loads(Path(base + "_discs.json").read_text()).get("Flags", []))
+    out = table.copy()
+    out["segmentation_confidence"] = confidence.to_numpy()
+    out["level_uncertain"] = "level_uncertain" in flags
+    out["segmentation_flags"] = ";".join(flags)
+    return out
+
+
 def _dictionary(source: str, labels: Path, t2map: Path | None, thresholds: Thresholds) -> dict:
     columns = {"participant_id": "BIDS participant", "session": "BIDS session (no ses- prefix)"}
     return {
         "GeneratedBy": {"Name": "t2quant", "Version": __version__},
         "Sources": {"t2w": source, "labels": str(labels), "t2map_ms": str(t2map or "")},
-        "Columns": columns | FEATURE_COLUMNS | GRADE_COLUMNS,
+        "Columns": columns | FEATURE_COLUMNS | GRADE_COLUMNS | SEGMENTATION_COLUMNS,
         "PfirrmannThresholds": thresholds.as_dict(),
     }
