@@ -19,7 +19,15 @@ from t2quant.pfirrmann.suggest import Thresholds, load_thresholds, suggest_pfirr
 from t2quant.segmentation.files import load_t2w_image
 from t2quant.segmentation.frame import to_canonical
 
-__all__ = ["GRADE_COLUMNS", "SEGMENTATION_COLUMNS", "add_segmentation_qc", "entities", "features_to_files", "load_t2_ms", "t2_in_ms"]
+__all__ = [
+    "GRADE_COLUMNS",
+    "SEGMENTATION_COLUMNS",
+    "add_segmentation_qc",
+    "entities",
+    "features_to_files",
+    "load_t2_ms",
+    "t2_in_ms",
+]
 
 GRADE_COLUMNS = {
     "pfirrmann_suggested": "suggested Pfirrmann grade 1..5 (t2quant.pfirrmann)",
