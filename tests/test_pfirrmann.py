@@ -237,3 +237,24 @@ def test_validate_reports_agreement_without_flagged_sessions(tmp_path):
     assert result["exact_agreement"] == 0.5 and result["n_level_uncertain_discs"] == 2
     clean = result["without_level_uncertain"]
     assert clean["n_discs"] == 2 and clean["exact_agreement"] == 1.0
+
+
+@pytest.mark.slow
+def test_group_table_and_overall_model_from_the_graded_study(graded_study):
+    root, _, _ = graded_study
+    out = root / "group"
+    assert main(["table", str(root / "bids"), str(root / "derivatives"), "-o", str(out),
+                 "--manual-grades", str(root / "manual.tsv")]) == 0  # fmt: skip
+    table = read_tsv(out / "discs.tsv")
+    assert len(table) == 3 * 3 * 7
+    assert table.groupby(["participant_id", "session"]).size().eq(7).all()
+    assert set(table["timepoint_weeks"]) == {0, 6, 12}
+    assert table["pfirrmann"].equals(table["pfirrmann_manual"])
+    assert pd.read_parquet(out / "discs.parquet").shape == table.shape
+    columns = json.loads((out / "discs.json").read_text())["Columns"]
+    assert columns["t2_mean_ms"] and columns["aggregated_pfirrmann_baseline"]
+    stats = ["stats", str(out / "discs.tsv"), "-o", str(out / "stats"), "--moderators", "none"]
+    assert main(stats) == 2  # no T2 maps were fitted in this study: said so, not a crash
+    assert main([*stats, "--outcome", "nucleus_csf_ratio"]) == 0
+    overall = read_tsv(out / "stats" / "moderators.tsv")
+    assert overall["n_participants"].eq(3).all() and overall["se_ms"].gt(0).all()

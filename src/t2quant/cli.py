@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_parser(sub)
     _add_segment_parser(sub)
     _add_grading_parsers(sub)
+    _add_group_parsers(sub)
 
     p = sub.add_parser("demo", help="run every available stage on the built-in synthetic study")
     p.add_argument(
@@ -287,6 +288,73 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if "dice_median" in result:
         print(f"masks: median Dice {result['dice_median']:.3f}")
     print(f"-> {args.out / 'agreement.json'}")
+    return 0
+
+
+def _add_group_parsers(sub) -> None:
+    p = sub.add_parser(
+        "table",
+        help="build the disc-level table (discs.tsv/.parquet/.json) of a processed study",
+        description="One row per participant x session x level: the disc features and "
+        "grades of every session under DERIVATIVES, the session's week (sessions.tsv or "
+        "the label), the arm and covariates from participants.tsv, manual grades when "
+        "given. A disc without a measurement keeps its row with a qc_reason.",
+    )
+    p.add_argument("bids", type=Path, metavar="BIDS_DIR")
+    p.add_argument("derivatives", type=Path, metavar="DERIVATIVES", help="t2quant derivatives")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--manual-grades", type=Path, help="manual Pfirrmann grades TSV or SPIDER CSV")
+    p.set_defaults(func=_cmd_table)
+
+    p = sub.add_parser(
+        "stats",
+        help="mixed-model moderator analysis of a disc table",
+        description="Fit the disc-level linear mixed model with crossed random effects for "
+        "participant, level and disc (lme4: t2 ~ factor(week) * group + (1|participant) + "
+        "(1|level) + (1|participant:level)) overall and within every moderator subgroup; "
+        "report the between-group net difference in T2 change at each follow-up week, the "
+        "interaction tests, forest plots and a markdown summary.",
+    )
+    p.add_argument("table", type=Path, metavar="TABLE", help="discs.tsv (or .csv, .parquet)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--config", type=Path, help="stats configuration TOML (pipelines/asteroid.toml)")
+    p.add_argument(
+        "--moderators", nargs="+", metavar="NAME",
+        help="moderators to run instead of the configuration's; 'none' for the overall model",
+    )  # fmt: skip
+    p.add_argument("--outcome", help="outcome column instead of the configuration's (t2_mean_ms)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="processes (default 1)")
+    p.set_defaults(func=_cmd_stats)
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from t2quant.disctable import disc_table_to_files
+    from t2quant.pfirrmann.manual import read_manual_grades
+
+    manual = read_manual_grades(args.manual_grades)[0] if args.manual_grades else None
+    table, paths = disc_table_to_files(args.bids, args.derivatives, args.out, manual=manual)
+    failed = int((table["qc_status"] == "failed").sum())
+    print(f"{len(table)} disc rows ({failed} without a measurement) -> {paths['tsv']}")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from t2quant.stats.files import stats_to_files
+
+    start = time.perf_counter()
+    results, paths = stats_to_files(
+        args.table, args.out, config=args.config, moderators=args.moderators, jobs=args.jobs,
+        outcome=args.outcome,
+    )  # fmt: skip
+    for row in results.moderators[results.moderators["moderator"] == "overall"].itertuples():
+        print(
+            f"overall, week {row.timepoint_weeks}: {row.estimate_ms:.2f} ms "
+            f"[{row.ci_low_ms:.2f}, {row.ci_high_ms:.2f}], p = {row.p_value:.3g}"
+        )
+    n = len(results.moderators)
+    problems = int((results.moderators["warning"].fillna("") != "").sum())
+    print(f"{n} rows ({problems} with warnings) in {time.perf_counter() - start:.1f} s "
+          f"-> {paths['moderators']}")  # fmt: skip
     return 0
 
 

@@ -1,0 +1,235 @@
+"""The disc-level table: one row per participant x session x level, with covariates.
+
+:func:`build_disc_table` is the pure core (tables in, table out);
+:func:`disc_table_to_files` finds a study's per-session feature tables and writes
+``discs.tsv``, ``discs.parquet`` and the ``discs.json`` data dictionary.
+
+No disc goes missing: every participant x session of the study gets all seven levels, and a
+disc without a measurement keeps its row with ``qc_status=failed`` and a ``qc_reason``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from t2quant import __version__
+from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
+from t2quant.levels import LEVEL_INDEX, LEVELS
+
+__all__ = [
+    "COVARIATES",
+    "TABLE_COLUMNS",
+    "build_disc_table",
+    "disc_table_to_files",
+    "read_features",
+    "session_weeks",
+    "study_sessions",
+]
+
+COVARIATES: dict[str, str] = {
+    "sex": "participants.tsv: sex (F/M)",
+    "bmi": "participants.tsv: body-mass index (kg/m2)",
+    "running_volume_km": "participants.tsv: cumulative running volume weeks 0-12 (km); "
+    "runners only",
+    "running_volume_6_12_km": "participants.tsv: cumulative running volume weeks 6-12 (km)",
+    "mean_speed_kmh": "participants.tsv: mean running speed (km/h)",
+    "dominant_surface": "participants.tsv: dominant running surface",
+}
+TABLE_COLUMNS: dict[str, str] = {
+    "participant_id": "BIDS participant",
+    "session": "BIDS session label (no ses- prefix)",
+    "timepoint_weeks": "weeks since baseline (from <sub>_sessions.tsv, else the label)",
+    "group": "trial arm: run or control (participants.tsv)",
+    "level": "disc level T11/T12..L5/S1",
+    "level_index": "1 (T11/T12) .. 7 (L5/S1)",
+    "pfirrmann_suggested": "t2quant's suggested Pfirrmann grade (1..5)",
+    "pfirrmann_manual": "the lab's manual grade where given",
+    "pfirrmann": "the grade used downstream: manual where present, else suggested",
+    "pfirrmann_baseline": "the disc's grade at the participant's baseline session",
+    "aggregated_pfirrmann_baseline": "sum of the 7 baseline grades (7..35); NaN unless all "
+    "7 baseline discs are graded",
+    **COVARIATES,
+    "qc_status": "ok, or failed: the disc has no measurement",
+    "qc_reason": "why a disc was not measured",
+}
+KEYS = ["participant_id", "session", "level"]
+FEATURE_GLOB = "sub-*/ses-*/anat/*_discfeatures.tsv"
+
+
+def session_weeks(label: str, sessions_tsv: pd.DataFrame | None = None) -> int:
+    """Weeks since baseline of session ``label`` (no ``ses-``): the ``weeks`` or
+    ``timepoint_weeks`` column of the participant's ``sessions.tsv`` when it has the
+    session, else the label itself (``baseline``/``pre`` = 0, ``wk06``/``week6``/``w6`` = 6)."""
+    if sessions_tsv is not None and "session_id" in sessions_tsv:
+        for column in ("timepoint_weeks", "weeks"):
+            if column in sessions_tsv:
+                hit = sessions_tsv.loc[sessions_tsv["session_id"] == f"ses-{label}", column]
+                if len(hit) and pd.notna(hit.iloc[0]):
+                    return int(hit.iloc[0])
+    if label.lower() in {"baseline", "base", "pre", "bl"}:
+        return 0
+    match = re.fullmatch(r"(?:wk|week|w)0*(\d+)", label.lower())
+    if match:
+        return int(match.group(1))
+    raise ValueError(
+        f"session {label!r}: cannot tell its week; name it baseline/wkNN or give a "
+        "'weeks' column in the participant's sessions.tsv"
+    )
+
+
+def _grid(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Every participant x session (``sessions``: participant_id, session) x level."""
+    levels = pd.DataFrame({"level": list(LEVELS)})
+    return sessions.merge(levels, how="cross")
+
+
+def build_disc_table(
+    features: pd.DataFrame,
+    participants: pd.DataFrame,
+    sessions: pd.DataFrame,
+    *,
+    manual: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The tidy disc-level table.
+
+    Parameters
+    ----------
+    features
+        Per-session disc feature tables, concatenated (``participant_id``, ``session``,
+        ``level``, the feature columns, ``pfirrmann_suggested``, ``qc_status``, ``qc_reason``).
+    participants
+        ``participants.tsv``: ``participant_id``, ``group`` and the covariates.
+    sessions
+        Every session of the study: ``participant_id``, ``session``, ``timepoint_weeks``.
+    manual
+        Optional manual grades: ``participant_id``, ``session``, ``level``, ``pfirrmann``.
+
+    Returns
+    -------
+    One row per participant x session x level, sorted; feature columns as given.
+    """
+    _check_participants(participants)
+    grid = _grid(sessions[["participant_id", "session", "timepoint_weeks"]])
+    feats = features.drop(columns=["timepoint_weeks", "level_index"], errors="ignore")
+    feats = feats.drop_duplicates(KEYS, keep="first")
+    table = grid.merge(feats, on=KEYS, how="left")
+    missing = table["qc_status"].isna()
+    table.loc[missing, "qc_status"] = "failed"
+    table.loc[missing, "qc_reason"] = "no feature table for this session (not processed)"
+    table["level_index"] = table["level"].map(LEVEL_INDEX).astype(int)
+    table = _grades(table, manual)
+    cov = ["participant_id", "group", *[c for c in COVARIATES if c in participants]]
+    table = table.merge(participants[cov], on="participant_id", how="left")
+    unknown = table["group"].isna()
+    if unknown.any():
+        who = sorted(table.loc[unknown, "participant_id"].unique())
+        raise ValueError(f"participants {who} have feature tables but no row in participants.tsv")
+    front = [c for c in TABLE_COLUMNS if c in table and c not in ("qc_status", "qc_reason")]
+    rest = [c for c in table if c not in front and c not in ("qc_status", "qc_reason")]
+    table = table[[*front, *rest, "qc_status", "qc_reason"]]
+    order = ["participant_id", "timepoint_weeks", "level_index"]
+    return table.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _check_participants(participants: pd.DataFrame) -> None:
+    for column in ("participant_id", "group"):
+        if column not in participants:
+            raise ValueError(f"participants.tsv has no {column!r} column")
+    arms = set(participants["group"].dropna())
+    if not arms <= {"run", "control"}:
+        raise ValueError(f"participants.tsv: group must be run or control, got {sorted(arms)}")
+
+
+def _grades(table: pd.DataFrame, manual: pd.DataFrame | None) -> pd.DataFrame:
+    out = table.copy()
+    if "pfirrmann_suggested" not in out:
+        out["pfirrmann_suggested"] = np.nan
+    out["pfirrmann_suggested"] = pd.to_numeric(out["pfirrmann_suggested"], errors="coerce")
+    out["pfirrmann_manual"] = np.nan
+    if manual is not None:
+        m = manual[[*KEYS, "pfirrmann"]].rename(columns={"pfirrmann": "_m"})
+        m["session"] = m["session"].astype(str)
+        out = out.merge(m, on=KEYS, how="left")
+        out["pfirrmann_manual"] = pd.to_numeric(out.pop("_m"), errors="coerce")
+    out["pfirrmann"] = out["pfirrmann_manual"].fillna(out["pfirrmann_suggested"])
+    first = out["timepoint_weeks"] == out.groupby("participant_id")["timepoint_weeks"].transform(
+        "min"
+    )
+    base = out.loc[first & (out["timepoint_weeks"] == 0), ["participant_id", "level", "pfirrmann"]]
+    base = base.rename(columns={"pfirrmann": "pfirrmann_baseline"})
+    out = out.merge(base, on=["participant_id", "level"], how="left")
+    agg = base.groupby("participant_id")["pfirrmann_baseline"].agg(["sum", "count"])
+    agg = agg["sum"].where(agg["count"] == len(LEVELS))
+    out["aggregated_pfirrmann_baseline"] = out["participant_id"].map(agg)
+    for column in ("pfirrmann_suggested", "pfirrmann_manual", "pfirrmann", "pfirrmann_baseline"):
+        out[column] = out[column].astype("Int64")
+    return out
+
+
+def study_sessions(bids: Path) -> pd.DataFrame:
+    """Every ``sub-*/ses-*`` of a BIDS folder with its ``timepoint_weeks``."""
+    rows = []
+    for sub in sorted(Path(bids).glob("sub-*")):
+        if not sub.is_dir():
+            continue
+        tsv = sub / f"{sub.name}_sessions.tsv"
+        sessions_tsv = read_tsv(tsv) if tsv.exists() else None
+        for ses in sorted(p for p in sub.glob("ses-*") if p.is_dir()):
+            label = ses.name[len("ses-") :]
+            try:
+                weeks = session_weeks(label, sessions_tsv)
+            except ValueError as err:
+                raise ValueError(f"{ses}: {err}") from None
+            rows.append({"participant_id": sub.name, "session": label, "timepoint_weeks": weeks})
+    if not rows:
+        raise ValueError(f"{bids}: no sub-*/ses-* sessions found")
+    return pd.DataFrame(rows)
+
+
+def read_features(derivatives: Path) -> pd.DataFrame:
+    """Every ``*_discfeatures.tsv`` under a derivatives folder, concatenated."""
+    paths = sorted(Path(derivatives).glob(FEATURE_GLOB))
+    if not paths:
+        return pd.DataFrame(columns=[*KEYS, "qc_status", "qc_reason"])
+    frames = [read_tsv(p) for p in paths]
+    table = pd.concat(frames, ignore_index=True)
+    table["session"] = table["session"].astype(str)
+    return table
+
+
+def disc_table_to_files(
+    bids: Path, derivatives: Path, outdir: Path, *, manual: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Build the table of a BIDS study from its derivatives; write ``discs.tsv``,
+    ``discs.parquet`` and ``discs.json`` into ``outdir``."""
+    participants = read_tsv(Path(bids) / "participants.tsv")
+    table = build_disc_table(
+        read_features(derivatives), participants, study_sessions(bids), manual=manual
+    )
+    outdir = Path(outdir)
+    paths = {"tsv": write_tsv(table, outdir / "discs.tsv"), "parquet": outdir / "discs.parquet"}
+    with atomic_path(paths["parquet"]) as tmp:
+        table.to_parquet(tmp, index=False)
+    paths["json"] = write_json(_dictionary(table), outdir / "discs.json")
+    return table, paths
+
+
+def _dictionary(table: pd.DataFrame) -> dict:
+    from t2quant.features.core import FEATURE_COLUMNS
+    from t2quant.features.files import GRADE_COLUMNS, SEGMENTATION_COLUMNS
+
+    known = TABLE_COLUMNS | FEATURE_COLUMNS | GRADE_COLUMNS | SEGMENTATION_COLUMNS
+    return {
+        "GeneratedBy": {"Name": "t2quant", "Version": __version__},
+        "Description": "one row per participant x session x level; units in column names",
+        "Columns": {c: known.get(c, "") for c in table.columns},
+        "Counts": {
+            "rows": len(table),
+            "participants": int(table["participant_id"].nunique()),
+            "failed": int((table["qc_status"] == "failed").sum()),
+        },
+    }

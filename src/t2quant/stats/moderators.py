@@ -1,0 +1,300 @@
+"""The moderator analysis: the overall model, stratified subgroup models and interaction tests.
+
+For every moderator subgroup and follow-up week the stratified model (the overall model
+fitted on the subgroup's rows) gives the between-group net difference in T2 change:
+
+- patient moderators: the subgroup's runners against the subgroup's controls;
+- intervention moderators: the subgroup's runners against the whole control group.
+
+The interaction test fits one model on all rows. Patient moderators: the overall model with
+the moderator crossed with time and arm; the test is that every
+``run x week x moderator`` term is 0. Intervention moderators: each runner subgroup gets its
+own arm against the controls; the test is that the subgroups' net differences are equal.
+Each is reported per week and jointly (``timepoint_weeks = "all"``).
+
+Subgroups too small to fit (fewer than ``min_participants_per_arm`` participants in an arm)
+and empty quartiles are rows with NaN estimates and a warning; so are fits that fail.
+Benjamini-Hochberg FDR runs across every subgroup row with a p-value (not the overall row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+from threadpoolctl import threadpool_limits
+
+from t2quant.stats.config import Moderator, StatsConfig
+from t2quant.stats.mixed import (
+    Fit,
+    add_design,
+    fit_mixed,
+    follow_up_weeks,
+    net_differences,
+    wald_test,
+)
+from t2quant.stats.prepare import analysis_rows, assign_subgroups, check_table, check_usable
+
+__all__ = ["MODERATOR_COLUMNS", "ModeratorResults", "run_moderators"]
+
+MODERATOR_COLUMNS = [
+    "moderator", "subgroup", "timepoint_weeks", "estimate_ms", "se_ms", "ci_low_ms",
+    "ci_high_ms", "p_value", "p_fdr", "n_participants", "n_discs", "converged", "warning",
+    "n_run", "n_control",
+]  # fmt: skip
+INTERACTION_COLUMNS = [
+    "moderator", "timepoint_weeks", "test", "chi2", "df", "p_value", "n_participants",
+    "converged", "warning",
+]  # fmt: skip
+
+
+@dataclass
+class ModeratorResults:
+    moderators: pd.DataFrame
+    interactions: pd.DataFrame
+    cut_points: dict = field(default_factory=dict)
+    overall: Fit | None = None
+    n_rows_left_out: int = 0
+    weeks: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Task:
+    moderator: str
+    subgroup: str
+    rows: pd.DataFrame
+    terms: tuple[str, ...]
+    note: str = ""
+    contrasts: tuple = ()
+
+
+def run_moderators(
+    table: pd.DataFrame, config: StatsConfig, *, jobs: int = 1, name: str = "the disc table"
+) -> ModeratorResults:
+    """Fit the overall model and every configured moderator; see the module docstring."""
+    check_table(table, config, name)
+    model = config.model
+    data, left_out = analysis_rows(table, model)
+    check_usable(data, model.outcome, left_out, name)
+    weeks = follow_up_weeks(data)
+    design, terms = add_design(data, model, weeks)
+    tasks = [_Task("overall", "all", design, tuple(terms))]
+    skipped, interaction_tasks, cuts = [], [], {}
+    rank = {("overall", "all"): (0, 0)}
+    for i, m in enumerate(config.moderators, start=1):
+        groups, order, details = assign_subgroups(design, m)
+        rank |= {(m.name, s): (i, j) for j, s in enumerate([*order, "per unit"])}
+        if "cut_points" in details:
+            cuts[m.name] = details
+        made, empty = _subgroup_tasks(design, terms, m, groups, order, model)
+        tasks += made
+        skipped += empty
+        interaction_tasks.append(_interaction_task(design, terms, m, groups, order, weeks))
+    fits = _fit_all([*tasks, *[t for t in interaction_tasks if t is not None]], model, jobs)
+    rows = [_rows(t, fits[i], weeks) for i, t in enumerate(tasks)]
+    done = [t for t in interaction_tasks if t is not None]
+    rows += [
+        _per_unit_rows(t, fits[len(tasks) + i], weeks)
+        for i, t in enumerate(done)
+        if t.subgroup == "per unit"
+    ]
+    moderators = pd.DataFrame([r for block in rows for r in block] + _empty_rows(skipped, weeks))
+    moderators["_rank"] = [
+        rank[k] for k in zip(moderators.moderator, moderators.subgroup, strict=True)
+    ]
+    moderators = moderators.sort_values(["_rank", "timepoint_weeks"], kind="stable")
+    moderators = _fdr(moderators, model.fdr)[MODERATOR_COLUMNS].reset_index(drop=True)
+    inter = [_interaction_rows(t, fits[len(tasks) + i], weeks) for i, t in enumerate(done)]
+    interactions = pd.DataFrame([r for block in inter for r in block], columns=INTERACTION_COLUMNS)
+    return ModeratorResults(moderators, interactions, cuts, fits[0], left_out, weeks)
+
+
+def _arm_counts(rows: pd.DataFrame) -> tuple[int, int]:
+    per = rows.groupby("group")["participant_id"].nunique()
+    return int(per.get("run", 0)), int(per.get("control", 0))
+
+
+def _subgroup_tasks(design, terms, m: Moderator, groups, order, model):
+    if m.scale == "continuous":
+        return [], []
+    tasks, empty = [], []
+    for s in order:
+        inside = groups == s
+        if m.kind == "intervention":
+            inside = inside | (design["group"] == "control")
+        rows = design[inside.to_numpy()]
+        n_run, n_control = _arm_counts(rows)
+        if min(n_run, n_control) < model.min_participants_per_arm:
+            why = (
+                "empty subgroup (tied cut points)"
+                if n_run + n_control == 0 or (m.kind == "intervention" and n_run == 0)
+                else f"too small to fit: {n_run} runner(s), {n_control} control(s); at "
+                f"least {model.min_participants_per_arm} per arm are needed"
+            )
+            empty.append((m.name, s, why, rows))
+            continue
+        tasks.append(_Task(m.name, s, rows, tuple(terms)))
+    return tasks, empty
+
+
+def _interaction_task(design, terms, m: Moderator, groups, order, weeks) -> _Task | None:
+    d = design.copy()
+    if m.scale == "continuous":
+        return _continuous_task(d, terms, m, groups, weeks)
+    if m.kind == "intervention":
+        return _arm_task(d, terms, m, groups, order, weeks)
+    present = [s for s in order if _arm_counts(d[(groups == s).to_numpy()]) >= (1, 1)]
+    if len(present) < 2:
+        return None
+    d = d[groups.isin(present).to_numpy()].copy()
+    g = groups[groups.isin(present)].to_numpy()
+    extra, contrasts = [], []
+    for j, s in enumerate(present[1:], start=1):
+        d[f"m{j}"] = (g == s).astype(float)
+        extra.append(f"m{j}")
+        for w in weeks:
+            d[f"wk{w}_m{j}"] = d[f"wk{w}"] * d[f"m{j}"]
+            d[f"run_wk{w}_m{j}"] = d[f"run_wk{w}"] * d[f"m{j}"]
+            extra += [f"wk{w}_m{j}", f"run_wk{w}_m{j}"]
+            contrasts.append((w, {f"run_wk{w}_m{j}": 1.0}))
+        d[f"run_m{j}"] = d["run"] * d[f"m{j}"]
+        extra.append(f"run_m{j}")
+    note = f"reference subgroup {present[0]}; subgroups {present}"
+    return _Task(m.name, "interaction", d, (*terms, *extra), note, tuple(contrasts))
+
+
+def _continuous_task(d, terms, m: Moderator, values, weeks) -> _Task:
+    x = pd.to_numeric(values, errors="coerce")
+    keep = x.notna() | (d["group"] == "control") if m.kind == "intervention" else x.notna()
+    d = d[keep.to_numpy()].copy()
+    x = x[keep]
+    d["x"] = (x - x.mean()).fillna(0.0).to_numpy()
+    extra = ["x"] if m.kind == "patient" else []
+    contrasts = []
+    for w in weeks:
+        d[f"run_wk{w}_x"] = d[f"run_wk{w}"] * d["x"]
+        extra.append(f"run_wk{w}_x")
+        if m.kind == "patient":
+            d[f"wk{w}_x"] = d[f"wk{w}"] * d["x"]
+            extra.append(f"wk{w}_x")
+        contrasts.append((w, {f"run_wk{w}_x": 1.0}))
+    d["run_x"] = d["run"] * d["x"]
+    extra.append("run_x")
+    return _Task(m.name, "per unit", d, (*terms, *extra), f"centred at {x.mean():.4g}",
+                 tuple(contrasts))  # fmt: skip
+
+
+def _arm_task(d, terms, m: Moderator, groups, order, weeks) -> _Task | None:
+    present = [s for s in order if ((groups == s) & (d["group"] == "run")).any()]
+    if len(present) < 2:
+        return None
+    keep = (groups.isin(present) | (d["group"] == "control")).to_numpy()
+    d, g = d[keep].copy(), groups[keep].to_numpy()
+    base = [t for t in terms if t != "run" and not t.startswith("run_wk")]
+    extra, contrasts = [], []
+    for j, s in enumerate(present):
+        arm = ((g == s) & (d["group"] == "run").to_numpy()).astype(float)
+        if "run" in terms:
+            d[f"a{j}"] = arm
+            extra.append(f"a{j}")
+        for w in weeks:
+            d[f"a{j}_wk{w}"] = arm * d[f"wk{w}"].to_numpy()
+            extra.append(f"a{j}_wk{w}")
+            if j:
+                contrasts.append((w, {f"a{j}_wk{w}": 1.0, f"a0_wk{w}": -1.0}))
+    note = f"runner subgroups {present} against all controls"
+    return _Task(m.name, "interaction", d, (*base, *extra), note, tuple(contrasts))
+
+
+def _fit_one(task: _Task, model) -> Fit:
+    # One BLAS thread per fit: the matrices are small, and threads fighting over the cores
+    # made a 2-process run 6x slower.
+    with threadpool_limits(limits=1):
+        return fit_mixed(task.rows, list(task.terms), model)
+
+
+def _fit_all(tasks: list[_Task], model, jobs: int) -> list[Fit]:
+    if jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(_fit_one, tasks, [model] * len(tasks), chunksize=1))
+    return [_fit_one(t, model) for t in tasks]
+
+
+def _rows(task: _Task, fit: Fit, weeks) -> list[dict]:
+    n_run, n_control = _arm_counts(task.rows)
+    common = {
+        "moderator": task.moderator,
+        "subgroup": task.subgroup,
+        "n_participants": fit.n_participants,
+        "n_discs": fit.n_discs,
+        "converged": fit.converged,
+        "warning": "; ".join(fit.warnings),
+        "n_run": n_run,
+        "n_control": n_control,
+    }
+    return [common | r for r in net_differences(fit, weeks)]
+
+
+def _empty_rows(skipped, weeks) -> list[dict]:
+    rows = []
+    for moderator, subgroup, why, data in skipped:
+        n_run, n_control = _arm_counts(data) if len(data) else (0, 0)
+        for w in weeks:
+            rows.append({
+                "moderator": moderator, "subgroup": subgroup, "timepoint_weeks": w,
+                "estimate_ms": np.nan, "se_ms": np.nan, "ci_low_ms": np.nan,
+                "ci_high_ms": np.nan, "p_value": np.nan,
+                "n_participants": int(data["participant_id"].nunique()) if len(data) else 0,
+                "n_discs": int(data["_disc"].nunique()) if len(data) else 0,
+                "converged": False, "warning": why, "n_run": n_run, "n_control": n_control,
+            })  # fmt: skip
+    return rows
+
+
+def _fdr(rows: pd.DataFrame, enabled: bool) -> pd.DataFrame:
+    rows = rows.copy()
+    rows["p_fdr"] = np.nan
+    family = (rows["moderator"] != "overall") & rows["p_value"].notna()
+    if enabled and family.any():
+        rows.loc[family, "p_fdr"] = multipletests(rows.loc[family, "p_value"], method="fdr_bh")[1]
+    return rows
+
+
+def _interaction_rows(task: _Task, fit: Fit, weeks) -> list[dict]:
+    out = []
+    selections: list[tuple[object, Callable]] = [(w, lambda c, w=w: c[0] == w) for w in weeks]
+    selections.append(("all", lambda c: True))
+    for label, pick in selections:
+        contrasts = [c[1] for c in task.contrasts if pick(c)]
+        chi2, df, p = wald_test(fit, contrasts)
+        out.append({
+            "moderator": task.moderator, "timepoint_weeks": label,
+            "test": _test_name(task),
+            "chi2": chi2, "df": df, "p_value": p, "n_participants": fit.n_participants,
+            "converged": fit.converged, "warning": "; ".join(fit.warnings),
+        })  # fmt: skip
+    return out
+
+
+def _test_name(task: _Task) -> str:
+    if task.subgroup == "per unit":
+        return f"Wald: run x week x moderator slope = 0 ({task.note})"
+    return f"Wald: equal net differences across subgroups ({task.note})"
+
+
+def _per_unit_rows(task: _Task, fit: Fit, weeks) -> list[dict]:
+    """Rows of a continuous moderator: the change in net difference per unit of it."""
+    renamed = Fit(
+        fit.params.rename(lambda n: n[: -len("_x")] if n.endswith("_x") else "_" + n),
+        fit.bse.rename(lambda n: n[: -len("_x")] if n.endswith("_x") else "_" + n),
+        fit.cov, fit.converged, fit.warnings, fit.variance,
+        fit.n_participants, fit.n_discs, fit.n_rows,
+    )  # fmt: skip
+    rows = _rows(task, renamed, weeks)
+    for r in rows:
+        r["warning"] = "; ".join(x for x in (task.note, r["warning"]) if x)
+    return rows
