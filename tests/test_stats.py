@@ -188,3 +188,11 @@ def test_stats_command_writes_every_output(tmp_path):
     record = json.loads((out / "stats.json").read_text())
     assert record["Model"]["formulation"] == "crossed" and record["FollowUpWeeks"] == [6, 12]
     assert "week 12" in (out / "summary.md").read_text()
+
+
+def test_a_moderator_that_cannot_be_cut_is_a_row_saying_why():
+    table, _ = study(6, seed=1)  # 3 runners: too few to cut running-volume quartiles
+    r = run_moderators(table, load_config(moderators=["running_volume_quartile"]))
+    rows = r.moderators[r.moderators["moderator"] == "running_volume_quartile"]
+    assert len(rows) == 2 and rows["estimate_ms"].isna().all()
+    assert rows["warning"].str.contains("at least 4 participants").all()

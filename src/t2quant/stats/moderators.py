@@ -86,7 +86,12 @@ def run_moderators(
     skipped, interaction_tasks, cuts = [], [], {}
     rank = {("overall", "all"): (0, 0)}
     for i, m in enumerate(config.moderators, start=1):
-        groups, order, details = assign_subgroups(design, m)
+        try:
+            groups, order, details = assign_subgroups(design, m)
+        except ValueError as err:  # e.g. too few participants to cut quartiles
+            rank[(m.name, "all")] = (i, 0)
+            skipped.append((m.name, "all", f"not estimated: {err}", design.iloc[:0]))
+            continue
         rank |= {(m.name, s): (i, j) for j, s in enumerate([*order, "per unit"])}
         if "cut_points" in details:
             cuts[m.name] = details
