@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -21,7 +22,10 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="t2quant", description="Lumbar intervertebral-disc T2 from multi-echo spin-echo MRI."
+        prog="t2quant",
+        description="Lumbar intervertebral-disc T2 from multi-echo spin-echo MRI. Also runs as "
+        "a BIDS App: t2quant BIDS_DIR OUT_DIR {participant,group} [options] (see "
+        "t2quant BIDS_DIR OUT_DIR participant --help).",
     )
     parser.add_argument("--version", action="version", version=f"t2quant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -353,8 +357,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         )
     n = len(results.moderators)
     problems = int((results.moderators["warning"].fillna("") != "").sum())
-    print(f"{n} rows ({problems} with warnings) in {time.perf_counter() - start:.1f} s "
-          f"-> {paths['moderators']}")  # fmt: skip
+    print(
+        f"{n} rows ({problems} with warnings) in {time.perf_counter() - start:.1f} s "
+        f"-> {paths['moderators']}"
+    )
     return 0
 
 
@@ -445,7 +451,120 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+LEVELS_OF_ANALYSIS = ("participant", "group")
+
+
+def build_bidsapp_parser() -> argparse.ArgumentParser:
+    from t2quant.bidsapp import PLUGINS
+
+    parser = argparse.ArgumentParser(
+        prog="t2quant",
+        description="BIDS-Apps form. participant: fit T2 maps, segment, measure and grade the "
+        "discs of every session (Nipype workflows) into OUT_DIR/sub-X/ses-Y/anat, with an "
+        "HTML report per participant. group: the disc table, the moderator stage and, given "
+        "manual grades (or a synthetic study's ground truth), their agreement, into "
+        "OUT_DIR/group, with OUT_DIR/group.html.",
+    )
+    parser.add_argument("bids_dir", type=Path, metavar="BIDS_DIR")
+    parser.add_argument("output_dir", type=Path, metavar="OUT_DIR")
+    parser.add_argument("analysis_level", choices=LEVELS_OF_ANALYSIS)
+    parser.add_argument("--participant-label", nargs="+", default=[], metavar="LABEL")
+    parser.add_argument("--session-label", nargs="+", default=[], metavar="LABEL")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="Nipype work/cache folder (default OUT_DIR/../work); a rerun resumes from it",
+    )
+    parser.add_argument("--plugin", choices=PLUGINS, default="MultiProc")
+    parser.add_argument(
+        "--plugin-args",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help='Nipype plugin_args, e.g. \'{"sbatch_args": "-p debug"}\'',
+    )
+    parser.add_argument(
+        "--nprocs",
+        type=_positive_int,
+        default=2,
+        help="processes (MultiProc), jobs in the queue (batch plugins)",
+    )
+    parser.add_argument(
+        "--t2-method",
+        default="epg",
+        choices=["epg", "loglinear", "monoexp", "monoexp_offset", "rician"],
+    )
+    parser.add_argument(
+        "--discs-from",
+        type=Path,
+        metavar="DIR",
+        help="take each session's disc mask (sub-X_ses-Y*_dseg.nii*) from DIR "
+        "instead of segmenting",
+    )
+    parser.add_argument(
+        "--discs-scheme",
+        default="project",
+        help="label scheme of --discs-from masks: project, spineps, spider, "
+        "totalspineseg, or a .tsv mapping",
+    )
+    parser.add_argument("--thresholds", type=Path, help="Pfirrmann thresholds (calibrate)")
+    parser.add_argument("--config", type=Path, help="group: stats configuration TOML")
+    parser.add_argument("--manual-grades", type=Path, help="group: manual Pfirrmann grades")
+    parser.add_argument("--verbose", action="store_true", help="show Nipype's own log")
+    return parser
+
+
+def _is_bidsapp(argv: Sequence[str]) -> bool:
+    positional = [a for a in argv if not a.startswith("-")]
+    return (
+        len(positional) >= 3
+        and positional[2] in LEVELS_OF_ANALYSIS
+        and not any(positional[0] == c for c in _SUBCOMMANDS)
+    )
+
+
+_SUBCOMMANDS = (
+    "synth-study",
+    "synth-real",
+    "fit",
+    "segment",
+    "features",
+    "calibrate",
+    "validate",
+    "table",
+    "stats",
+    "demo",
+)
+
+
+def _run_bidsapp(argv: Sequence[str]) -> int:
+    from t2quant.bidsapp import GroupSettings, ParticipantSettings, run_group, run_participant
+
+    args = build_bidsapp_parser().parse_args(argv)
+    if args.analysis_level == "participant":
+        run_participant(ParticipantSettings(
+            bids_dir=args.bids_dir, output_dir=args.output_dir,
+            participant_labels=tuple(args.participant_label),
+            session_labels=tuple(args.session_label), work_dir=args.work_dir,
+            plugin=args.plugin, plugin_args=args.plugin_args, nprocs=args.nprocs,
+            t2_method=args.t2_method, discs_from=args.discs_from,
+            discs_scheme=args.discs_scheme, thresholds=args.thresholds, verbose=args.verbose,
+        ))  # fmt: skip
+    else:
+        run_group(GroupSettings(bids_dir=args.bids_dir, output_dir=args.output_dir,
+                                config=args.config, manual_grades=args.manual_grades,
+                                nprocs=args.nprocs))  # fmt: skip
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _is_bidsapp(argv):
+        try:
+            return _run_bidsapp(argv)
+        except (ValueError, FileExistsError, FileNotFoundError) as exc:
+            print(f"t2quant: error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,261 @@
+"""The BIDS-Apps levels: ``participant`` (Nipype workflows) and ``group`` (table, stats).
+
+    t2quant BIDS_DIR OUT_DIR participant [--participant-label ...] [--session-label ...]
+        [--work-dir DIR] [--plugin {Linear,MultiProc,SLURM,SLURMGraph,SGE,PBS}]
+        [--plugin-args JSON] [--nprocs N] [--t2-method M] [--discs-from DIR] [--verbose]
+    t2quant BIDS_DIR OUT_DIR group [--config TOML] [--manual-grades TSV] [--nprocs N]
+
+Nipype is set up once, here (:func:`configure_nipype`): no version check, a short MultiProc
+poll, quiet logs unless ``--verbose``, ``LOGNAME`` for the batch plugins, crash files in the
+work directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from t2quant import __version__
+from t2quant.io import write_json
+
+__all__ = [
+    "GroupSettings",
+    "ParticipantSettings",
+    "configure_nipype",
+    "run_group",
+    "run_participant",
+]
+
+BATCH_PLUGINS = ("SLURM", "SLURMGraph", "SGE", "PBS")
+PLUGINS = ("Linear", "MultiProc", *BATCH_PLUGINS)
+
+
+@dataclass(frozen=True)
+class ParticipantSettings:
+    bids_dir: Path
+    output_dir: Path
+    participant_labels: tuple[str, ...] = ()
+    session_labels: tuple[str, ...] = ()
+    work_dir: Path | None = None
+    plugin: str = "MultiProc"
+    plugin_args: dict | None = None
+    nprocs: int = 2
+    t2_method: str = "epg"
+    discs_from: Path | None = None
+    discs_scheme: str = "project"
+    thresholds: Path | None = None
+    verbose: bool = False
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    bids_dir: Path
+    output_dir: Path
+    config: Path | None = None
+    manual_grades: Path | None = None
+    nprocs: int = 1
+
+
+def configure_nipype(work_dir: Path, *, verbose: bool = False) -> None:
+    """Every Nipype setting t2quant relies on, in one place (see the module docstring)."""
+    os.environ.setdefault("NIPYPE_NO_ET", "1")
+    if "LOGNAME" not in os.environ:
+        import getpass
+
+        os.environ["LOGNAME"] = getpass.getuser()
+    from nipype import config, logging
+
+    config.set("execution", "poll_sleep_duration", "0.01")
+    config.set("execution", "crashdump_dir", str(Path(work_dir) / "crash"))
+    config.set("execution", "crashfile_format", "txt")
+    config.set("execution", "hash_method", "content")
+    config.set("monitoring", "enabled", "false")
+    level = "INFO" if verbose else "WARNING"
+    for key in ("workflow_level", "interface_level", "utils_level"):
+        config.set("logging", key, level)
+    logging.update_logging(config)
+
+
+def participants_of(bids_dir: Path, labels: tuple[str, ...]) -> list[str]:
+    """Participant labels (without ``sub-``) to run; asked-for labels must exist."""
+    found = sorted(p.name.removeprefix("sub-") for p in Path(bids_dir).glob("sub-*") if p.is_dir())
+    if not found:
+        raise ValueError(f"{bids_dir}: no sub-* folders; is this a BIDS dataset?")
+    if not labels:
+        return found
+    asked = [label.removeprefix("sub-") for label in labels]
+    missing = [a for a in asked if a not in found]
+    if missing:
+        raise ValueError(f"{bids_dir}: no participant(s) {missing}; found {found}")
+    return asked
+
+
+def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
+    import nipype
+
+    return write_json(
+        {
+            "Name": "t2quant derivatives",
+            "BIDSVersion": "1.9.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [
+                {
+                    "Name": "t2quant",
+                    "Version": __version__,
+                    "CodeURL": "https://pypi.org/project/t2quant/",
+                },
+                {"Name": "nipype", "Version": nipype.__version__},
+            ],
+            "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
+        },
+        Path(output_dir) / "dataset_description.json",
+    )
+
+
+class Progress:
+    """One line per finished session: done / total, elapsed, ETA."""
+
+    def __init__(self, total: int, stream=sys.stdout) -> None:
+        self.total, self.done, self.start, self.stream = total, 0, time.monotonic(), stream
+
+    def __call__(self, node, status: str) -> None:
+        if status == "exception":
+            print(f"[t2quant] failed: {node.fullname}", file=self.stream, flush=True)
+        if status != "end" or node.name != "ds_session":
+            return
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        session = node.fullname.split(".")
+        where = "/".join(s.removesuffix("_wf") for s in session[-3:-1])
+        print(f"[t2quant] {self.done}/{self.total} sessions ({where}), elapsed "
+              f"{_clock(elapsed)}, ETA {_clock(eta)}", file=self.stream, flush=True)  # fmt: skip
+
+
+def _clock(seconds: float) -> str:
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes}m{sec:02d}s"
+
+
+def build_workflow(settings: ParticipantSettings):
+    """The top workflow: one participant workflow per participant."""
+    from nipype.pipeline import engine as pe
+
+    from t2quant.workflows import init_participant_wf
+
+    workflow = pe.Workflow(name="t2quant_wf")
+    for label in participants_of(settings.bids_dir, settings.participant_labels):
+        workflow.add_nodes([
+            init_participant_wf(
+                bids_dir=settings.bids_dir, participant=label, output_dir=settings.output_dir,
+                sessions=list(settings.session_labels) or None, method=settings.t2_method,
+                discs_from=settings.discs_from, scheme=settings.discs_scheme,
+                thresholds=settings.thresholds,
+            )
+        ])  # fmt: skip
+    return workflow
+
+
+def count_sessions(workflow) -> int:
+    return sum(1 for node in workflow._get_all_nodes() if node.name == "ds_session")
+
+
+def plugin_arguments(settings: ParticipantSettings, progress: Progress) -> dict:
+    args = dict(settings.plugin_args or {})
+    if settings.plugin == "MultiProc":
+        args.setdefault("n_procs", settings.nprocs)
+    if settings.plugin in BATCH_PLUGINS:
+        args.setdefault("max_jobs", settings.nprocs)
+    args["status_callback"] = progress
+    return args
+
+
+def run_participant(settings: ParticipantSettings) -> list[Path]:
+    """Run the participant level; returns every session's feature table."""
+    output_dir = Path(settings.output_dir).resolve()
+    work_dir = Path(settings.work_dir or output_dir.parent / "work").resolve()
+    configure_nipype(work_dir, verbose=settings.verbose)
+    if settings.plugin not in PLUGINS:
+        raise ValueError(f"--plugin {settings.plugin}: use one of {PLUGINS}")
+    workflow = build_workflow(settings)
+    workflow.base_dir = str(work_dir)
+    write_dataset_description(output_dir, settings.bids_dir)
+    total = count_sessions(workflow)
+    progress = Progress(total)
+    print(f"[t2quant] participant level: {total} sessions, plugin {settings.plugin}, "
+          f"work dir {work_dir}", flush=True)  # fmt: skip
+    workflow.run(plugin=settings.plugin, plugin_args=plugin_arguments(settings, progress))
+    if settings.plugin == "SLURMGraph":
+        wait_for_sessions(workflow, output_dir)
+    from t2quant.report import write_participant_reports
+
+    labels = participants_of(settings.bids_dir, settings.participant_labels)
+    reports = write_participant_reports(output_dir, labels)
+    for report in reports:
+        print(f"[t2quant] report: {report}")
+    return sorted(output_dir.glob("sub-*/ses-*/anat/*_discfeatures.tsv"))
+
+
+def wait_for_sessions(workflow, output_dir: Path, timeout_s: float = 6 * 3600) -> None:
+    """SLURMGraph submits every job with dependencies and returns at once: wait until each
+    session's feature table is in the derivatives or its jobs have left the queue."""
+    import subprocess
+
+    expected = count_sessions(workflow)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        done = len(list(Path(output_dir).glob("sub-*/ses-*/anat/*_discfeatures.tsv")))
+        queue = subprocess.run(["squeue", "-h", "-u", os.environ["LOGNAME"]],
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+        if done >= expected and not queue:
+            return
+        if not queue and done < expected:
+            raise RuntimeError(
+                f"SLURMGraph: the queue is empty but {done}/{expected} sessions finished; "
+                f"see the crash files under {workflow.base_dir}"
+            )
+        time.sleep(2.0)
+    raise TimeoutError(f"SLURMGraph: sessions not finished after {timeout_s:.0f} s")
+
+
+def run_group(settings: GroupSettings) -> dict[str, Path]:
+    """The disc table, the moderator stage and (with manual grades or a synthetic study's
+    ground truth) the grade agreement, into ``OUT_DIR/group``."""
+    from t2quant.disctable import disc_table_to_files
+    from t2quant.pfirrmann.manual import read_manual_grades
+    from t2quant.stats.files import stats_to_files
+
+    out = Path(settings.output_dir)
+    group = out / "group"
+    manual = read_manual_grades(settings.manual_grades)[0] if settings.manual_grades else None
+    table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
+    _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config,
+                                    jobs=settings.nprocs)  # fmt: skip
+    paths |= stats_paths
+    agreement = _agreement(settings, out, group)
+    if agreement:
+        paths["agreement"] = agreement
+    from t2quant.report import write_group_report
+
+    paths["report"] = write_group_report(out)
+    print(f"[t2quant] group level: {len(table)} disc rows -> {group}; report {paths['report']}")
+    return paths
+
+
+def _agreement(settings: GroupSettings, out: Path, group: Path) -> Path | None:
+    from t2quant.grading import write_true_grades
+    from t2quant.validate import validate_to_files
+
+    manual = settings.manual_grades
+    truth = Path(settings.bids_dir) / "derivatives" / "groundtruth" / "discs.tsv"
+    if manual is None and truth.is_file():
+        manual = write_true_grades(settings.bids_dir, group / "true_grades.tsv")
+    if manual is None:
+        return None
+    validate_to_files(Path(manual), group / "discs.tsv", group / "agreement")
+    agreement = json.loads((group / "agreement" / "agreement.json").read_text())
+    return write_json(agreement, group / "agreement.json")
