@@ -12,7 +12,6 @@ work directory.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -256,6 +255,5 @@ def _agreement(settings: GroupSettings, out: Path, group: Path) -> Path | None:
         manual = write_true_grades(settings.bids_dir, group / "true_grades.tsv")
     if manual is None:
         return None
-    validate_to_files(Path(manual), group / "discs.tsv", group / "agreement")
-    agreement = json.loads((group / "agreement" / "agreement.json").read_text())
-    return write_json(agreement, group / "agreement.json")
+    validate_to_files(Path(manual), group / "discs.tsv", group)
+    return group / "agreement.json"

@@ -196,12 +196,13 @@ def _variances(result, formulation: str) -> dict[str, float]:
     return out
 
 
-def net_differences(fit: Fit, weeks: list[int]) -> list[dict]:
-    """Estimate, SE, 95% CI and Wald p of ``run_wk<w>`` for every follow-up week."""
+def net_differences(fit: Fit, weeks: list[int], suffix: str = "") -> list[dict]:
+    """Estimate, SE, 95% CI and Wald p of ``run_wk<w><suffix>`` for every follow-up week
+    (``suffix="_x"``: the change per unit of a continuous moderator)."""
     rows = []
     for w in weeks:
-        est = float(fit.params.get(f"run_wk{w}", np.nan))
-        se = float(fit.bse.get(f"run_wk{w}", np.nan))
+        est = float(fit.params.get(f"run_wk{w}{suffix}", np.nan))
+        se = float(fit.bse.get(f"run_wk{w}{suffix}", np.nan))
         p = float(2 * sps.norm.sf(abs(est / se))) if se > 0 else np.nan
         rows.append(
             {

@@ -229,7 +229,7 @@ def _fit_all(tasks: list[_Task], model, jobs: int) -> list[Fit]:
     return [_fit_one(t, model) for t in tasks]
 
 
-def _rows(task: _Task, fit: Fit, weeks) -> list[dict]:
+def _rows(task: _Task, fit: Fit, weeks, suffix: str = "") -> list[dict]:
     n_run, n_control = _arm_counts(task.rows)
     common = {
         "moderator": task.moderator,
@@ -241,7 +241,7 @@ def _rows(task: _Task, fit: Fit, weeks) -> list[dict]:
         "n_run": n_run,
         "n_control": n_control,
     }
-    return [common | r for r in net_differences(fit, weeks)]
+    return [common | r for r in net_differences(fit, weeks, suffix)]
 
 
 def _empty_rows(skipped, weeks) -> list[dict]:
@@ -293,13 +293,7 @@ def _test_name(task: _Task) -> str:
 
 def _per_unit_rows(task: _Task, fit: Fit, weeks) -> list[dict]:
     """Rows of a continuous moderator: the change in net difference per unit of it."""
-    renamed = Fit(
-        fit.params.rename(lambda n: n[: -len("_x")] if n.endswith("_x") else "_" + n),
-        fit.bse.rename(lambda n: n[: -len("_x")] if n.endswith("_x") else "_" + n),
-        fit.cov, fit.converged, fit.warnings, fit.variance,
-        fit.n_participants, fit.n_discs, fit.n_rows,
-    )  # fmt: skip
-    rows = _rows(task, renamed, weeks)
+    rows = _rows(task, fit, weeks, suffix="_x")
     for r in rows:
         r["warning"] = "; ".join(x for x in (task.note, r["warning"]) if x)
     return rows
