@@ -20,6 +20,7 @@ import pandas as pd
 
 from t2quant.io import atomic_path, read_tsv
 from t2quant.levels import INDEX_LEVEL, LEVEL_COLORS
+from t2quant.plotting import pyplot
 
 __all__ = ["write_group_report", "write_participant_reports"]
 
@@ -35,19 +36,10 @@ padding:3px 6px;text-align:left}th{background:#eee}img{max-width:100%}.warn{colo
 h2{border-bottom:2px solid #ccc;margin-top:2em}"""
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
@@ -72,7 +64,7 @@ def _sagittal(data: np.ndarray, z: int) -> np.ndarray:
 
 
 def t2_figure(t2: np.ndarray, labels: np.ndarray, z: int) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.colors import to_rgba
 
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -92,7 +84,7 @@ def t2_figure(t2: np.ndarray, labels: np.ndarray, z: int) -> str:
 
 
 def maps_figure(b1: np.ndarray | None, r2: np.ndarray | None, z: int) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     panels = [(m, t, lim) for m, t, lim in ((b1, "B1 (fraction of nominal)", (0.5, 1.2)),
               (r2, "R² of the fit", (0.8, 1.0))) if m is not None]  # fmt: skip
     if not panels:
@@ -108,7 +100,7 @@ def maps_figure(b1: np.ndarray | None, r2: np.ndarray | None, z: int) -> str:
 
 def decay_figure(echoes: np.ndarray, te_ms: np.ndarray, maps: dict, labels: np.ndarray) -> str:
     """Mean measured signal of each disc by echo, and the model at the disc's median fit."""
-    plt = _pyplot()
+    plt = pyplot()
     indices = [int(i) for i in np.unique(labels[labels > 0])]
     if not indices:
         return "<p>No disc to show.</p>"

@@ -17,6 +17,7 @@ from t2quant.features.files import entities, t2_in_ms
 from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.manual import read_manual_grades
+from t2quant.plotting import pyplot
 
 __all__ = ["grade_agreement", "mask_agreement", "read_auto_grades", "validate_to_files"]
 
@@ -179,18 +180,8 @@ def _masks(manual_masks: Path, auto_masks: Path, t2_maps: Path, outdir: Path, pa
     return out
 
 
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (imported when a plot is drawn)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_confusion(conf: np.ndarray, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     ax.imshow(conf, cmap="Blues")
     for (i, j), v in np.ndenumerate(conf):
@@ -208,7 +199,7 @@ def _plot_confusion(conf: np.ndarray, path: Path) -> None:
 def _plot_bland_altman(t2: pd.DataFrame, ba: dict, path: Path) -> None:
     mean = 0.5 * (t2["t2_auto_ms"] + t2["t2_manual_ms"])
     diff = t2["t2_auto_ms"] - t2["t2_manual_ms"]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.8))
     ax.scatter(mean, diff, s=12, alpha=0.7)
     for y, style in ((ba["bias"], "-"), (ba["loa_low"], "--"), (ba["loa_high"], "--")):
@@ -223,4 +214,4 @@ def _save(fig, path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)

@@ -85,14 +85,13 @@ def write_segmentation(
 
 def qc_picture(seg, image: NDArray, affine: NDArray, path: Path, *, orientation=None) -> Path:
     """Three sagittal slices (centre and either side) with each disc coloured and named."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     import nibabel.orientations as nio
     from matplotlib.colors import ListedColormap
 
+    from t2quant.plotting import pyplot
     from t2quant.segmentation.frame import to_canonical
+
+    plt = pyplot()
 
     frame = to_canonical(image, affine, orientation=orientation)
     lab = nio.apply_orientation(np.asarray(seg.labels).astype(int), frame.transform)

@@ -9,16 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from t2quant.io import atomic_path
+from t2quant.plotting import pyplot
+
 __all__ = ["forest_plot"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _layout(rows: pd.DataFrame, labels: dict[str, str]) -> list[tuple[str, pd.Series | None]]:
@@ -49,7 +43,7 @@ def forest_plot(
 ) -> list[Path]:
     """Draw the rows of ``week`` from a ``moderators.tsv`` table into every path given
     (the format follows the suffix: ``.png``, ``.svg``)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = moderators[moderators["timepoint_weeks"] == week]
     lines = _layout(rows, labels or {})
     height = 0.9 + 0.24 * len(lines)
@@ -83,8 +77,6 @@ def forest_plot(
     fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.45 / height, bottom=0.55 / height)
     written = []
     for path in paths:
-        from t2quant.io import atomic_path
-
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=130)
         written.append(Path(path))
