@@ -195,10 +195,9 @@ def read_features(derivatives: Path) -> pd.DataFrame:
     paths = sorted(Path(derivatives).glob(FEATURE_GLOB))
     if not paths:
         return pd.DataFrame(columns=[*KEYS, "qc_status", "qc_reason"])
-    frames = [read_tsv(p) for p in paths]
-    table = pd.concat(frames, ignore_index=True)
-    table["session"] = table["session"].astype(str)
-    return table
+    from t2quant.features.files import read_feature_tables
+
+    return read_feature_tables(paths)
 
 
 def disc_table_to_files(

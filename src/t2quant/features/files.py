@@ -26,6 +26,7 @@ __all__ = [
     "entities",
     "features_to_files",
     "load_t2_ms",
+    "read_feature_tables",
     "t2_in_ms",
 ]
 
@@ -116,6 +117,13 @@ def features_to_files(
         ),
     }
     return table, paths
+
+
+def read_feature_tables(files: list[Path]) -> pd.DataFrame:
+    """Feature tables (``*_discfeatures.tsv``) concatenated, ``session`` as text."""
+    table = pd.concat([read_tsv(f) for f in files], ignore_index=True)
+    table["session"] = table["session"].fillna("").astype(str)
+    return table
 
 
 def add_segmentation_qc(table: pd.DataFrame, labels: Path) -> pd.DataFrame:

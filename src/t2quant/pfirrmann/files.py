@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2quant.io import read_tsv, write_json, write_tsv
+from t2quant.features.files import read_feature_tables
+from t2quant.io import write_json, write_tsv
 from t2quant.pfirrmann.calibrate import (
     ORDINAL_FEATURES,
     agreement_of,
@@ -31,9 +32,7 @@ def read_features(paths: list[Path]) -> pd.DataFrame:
         files += sorted(p.rglob("*_discfeatures.tsv")) if p.is_dir() else [p]
     if not files:
         raise ValueError(f"no *_discfeatures.tsv found in {', '.join(map(str, paths))}")
-    table = pd.concat([read_tsv(f) for f in files], ignore_index=True)
-    table["session"] = table["session"].fillna("").astype(str)
-    return table
+    return read_feature_tables(files)
 
 
 def calibrate_to_files(
