@@ -29,6 +29,15 @@ __all__ = [
 ]
 
 
+def _stem_link(image: str, cwd: Path, stem: str) -> Path:
+    """``cwd/<stem>_T2w.nii.gz`` pointing at ``image``: the stages name their outputs after
+    their input's BIDS stem."""
+    link = cwd / f"{stem}_T2w.nii.gz"
+    if not link.exists():
+        os.symlink(image, link)
+    return link
+
+
 class _FitT2Input(BaseInterfaceInputSpec):
     anat_dir = Directory(exists=True, mandatory=True, desc="session anat folder with _MESE echoes")
     method = traits.Enum("epg", "loglinear", "monoexp", "monoexp_offset", "rician", usedefault=True)
@@ -120,9 +129,7 @@ class SegmentDiscs(SimpleInterface):
     def _run_interface(self, runtime):
         from t2quant.segmentation.files import segment_to_files
 
-        image = Path(runtime.cwd) / f"{self.inputs.stem}_T2w.nii.gz"
-        if not image.exists():
-            os.symlink(self.inputs.image, image)
+        image = _stem_link(self.inputs.image, Path(runtime.cwd), self.inputs.stem)
         labels_from = None
         if isdefined(self.inputs.discs_from):
             labels_from = (self.inputs.scheme, self.inputs.discs_from)
@@ -155,9 +162,7 @@ class DiscFeatures(SimpleInterface):
         from t2quant.features.files import features_to_files
 
         cwd = Path(runtime.cwd)
-        image = cwd / f"{self.inputs.stem}_T2w.nii.gz"
-        if not image.exists():
-            os.symlink(self.inputs.image, image)
+        image = _stem_link(self.inputs.image, cwd, self.inputs.stem)
         thresholds = self.inputs.thresholds if isdefined(self.inputs.thresholds) else None
         _, paths = features_to_files(
             [image], Path(self.inputs.dseg), cwd, t2map=Path(self.inputs.t2_ms),
