@@ -5,6 +5,7 @@ files."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -176,6 +177,7 @@ class DiscFeatures(SimpleInterface):
 class _SinkInput(BaseInterfaceInputSpec):
     in_files = InputMultiObject(File(exists=True), mandatory=True)
     out_dir = Directory(mandatory=True, desc="OUT/sub-X/ses-Y/anat")
+    bids_dir = Directory(desc="the raw dataset, named 'raw' in the sidecars' BIDS URIs")
 
 
 class _SinkOutput(TraitedSpec):
@@ -183,23 +185,42 @@ class _SinkOutput(TraitedSpec):
 
 
 class DerivativesSink(SimpleInterface):
-    """Copy files (and their .json sidecars) into the derivatives folder, each atomically."""
+    """Copy files (and their .json sidecars) into the derivatives folder, each atomically.
+
+    Sidecars name their sources by BIDS URIs (:func:`t2quant.provenance.to_bids_uris`), never
+    by paths in the work directory.
+    """
 
     input_spec = _SinkInput
     output_spec = _SinkOutput
 
     def _run_interface(self, runtime):
-        from t2quant.io import atomic_path
-
         out_dir = Path(self.inputs.out_dir)
-        written = []
+        dataset = out_dir.parent.parent.parent
+        pairs = {}
         for name in self.inputs.in_files:
             source = Path(name)
             sidecar = source.with_name(source.name.split(".")[0] + ".json")
             for path in (source, sidecar) if sidecar.exists() else (source,):
-                target = out_dir / path.name
-                with atomic_path(target) as tmp:
-                    shutil.copyfile(path, tmp)
-                written.append(str(target))
+                pairs[str(path)] = out_dir / path.name
+        renamed = {src: dst.relative_to(dataset).as_posix() for src, dst in pairs.items()}
+        datasets = {"": dataset}
+        if isdefined(self.inputs.bids_dir):
+            datasets["raw"] = Path(self.inputs.bids_dir)
+        for src, target in pairs.items():
+            _sink_file(Path(src), target, renamed, datasets)
+        written = [str(target) for target in pairs.values()]
         self._results["out_files"] = sorted(set(written))
         return runtime
+
+
+def _sink_file(source: Path, target: Path, renamed: dict, datasets: dict) -> None:
+    from t2quant.io import atomic_path, write_json
+    from t2quant.provenance import to_bids_uris
+
+    if source.suffix == ".json":
+        content = json.loads(source.read_text())
+        write_json(to_bids_uris(content, renamed=renamed, datasets=datasets), target)
+        return
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)

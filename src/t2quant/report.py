@@ -188,10 +188,13 @@ def session_section(anat: Path) -> str:
 
 def _echoes(sidecar: Path) -> tuple[np.ndarray | None, np.ndarray]:
     """The raw echoes (canonical frame, last axis = echo) named in the T2 map's sidecar."""
+    from t2quant.provenance import resolve_bids_uri
+
     record = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    sources = [Path(s) for s in record.get("Sources", [])]
+    dataset = sidecar.parent.parent.parent.parent
+    sources = [resolve_bids_uri(s, dataset) for s in record.get("Sources", [])]
     te_ms = np.asarray(record.get("EchoTime", []), dtype=float) * 1000.0
-    if not sources or not all(s.is_file() for s in sources) or len(sources) != len(te_ms):
+    if not sources or not all(s and s.is_file() for s in sources) or len(sources) != len(te_ms):
         return None, te_ms
     stack = [_canonical(s).data for s in sources]
     return np.stack(stack, axis=-1), te_ms

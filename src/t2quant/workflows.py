@@ -121,6 +121,7 @@ def init_session_wf(
     disc_features_wf = init_disc_features_wf(thresholds=thresholds)
     collect = pe.Node(Merge(8, ravel_inputs=True), name="collect")
     ds_session = pe.Node(DerivativesSink(), name="ds_session")
+    ds_session.inputs.bids_dir = str(anat_dir.parent.parent.parent)
     ds_session.inputs.out_dir = str(
         Path(output_dir).resolve() / anat_dir.parent.parent.name / anat_dir.parent.name / "anat"
     )
