@@ -110,29 +110,61 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
                 {"Name": "nipype", "Version": nipype.__version__},
             ],
             "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
+            "DatasetLinks": {"raw": Path(bids_dir).resolve().as_uri()},
         },
         Path(output_dir) / "dataset_description.json",
     )
 
 
+# share of a session's run time per node (measured on the demo study; see bench/)
+STAGE_WEIGHTS = {"fit_t2": 0.7, "seg_image": 0.05, "segment": 0.15, "features": 0.05,
+                 "ds_session": 0.05}  # fmt: skip
+
+
 class Progress:
-    """One line per finished session: done / total, elapsed, ETA."""
+    """Concise progress: a line per finished T2 map and per finished session.
+
+    The ETA weighs the stages by their share of a session's run time (the T2 fit dominates),
+    so it is useful even though the parallel plugins tend to fit every session before they
+    segment any.
+    """
 
     def __init__(self, total: int, stream=sys.stdout) -> None:
-        self.total, self.done, self.start, self.stream = total, 0, time.monotonic(), stream
+        self.total, self.stream, self.start = total, stream, time.monotonic()
+        self.fits = self.sessions = 0
+        self.work = 0.0
 
     def __call__(self, node, status: str) -> None:
+        """Nipype ``status_callback``."""
         if status == "exception":
             print(f"[t2quant] failed: {node.fullname}", file=self.stream, flush=True)
-        if status != "end" or node.name != "ds_session":
+        if status != "end" or node.name not in STAGE_WEIGHTS:
             return
-        self.done += 1
+        self.work += STAGE_WEIGHTS[node.name]
+        if node.name == "fit_t2":
+            self.fits += 1
+            self.line(f"T2 maps {self.fits}/{self.total}")
+        elif node.name == "ds_session":
+            self.session_finished(_where(node.fullname))
+
+    def session_finished(self, where: str, *, count_work: bool = False) -> None:
+        self.sessions += 1
+        if count_work:
+            self.work = float(self.sessions)
+        self.line(f"sessions {self.sessions}/{self.total} ({where})")
+
+    def line(self, what: str) -> None:
         elapsed = time.monotonic() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        session = node.fullname.split(".")
-        where = "/".join(s.removesuffix("_wf") for s in session[-3:-1])
-        print(f"[t2quant] {self.done}/{self.total} sessions ({where}), elapsed "
-              f"{_clock(elapsed)}, ETA {_clock(eta)}", file=self.stream, flush=True)  # fmt: skip
+        left = max(self.total - self.work, 0.0)
+        eta = _clock(elapsed / self.work * left) if self.work > 0 else "?"
+        print(f"[t2quant] {what}, elapsed {_clock(elapsed)}, ETA {eta}", file=self.stream,
+              flush=True)  # fmt: skip
+
+
+def _where(fullname: str) -> str:
+    """``t2quant_wf.sub_01_wf.ses_wk06_wf.ds_session`` -> ``sub-01/ses-wk06``."""
+    parts = fullname.split(".")[-3:-1]
+    return "/".join(p.removesuffix("_wf").replace("_", "-", 1) for p in parts)
 
 
 def _clock(seconds: float) -> str:
@@ -159,8 +191,18 @@ def build_workflow(settings: ParticipantSettings):
     return workflow
 
 
-def count_sessions(workflow) -> int:
-    return sum(1 for node in workflow._get_all_nodes() if node.name == "ds_session")
+def session_sinks(workflow) -> list:
+    """The ``ds_session`` node of every session, in workflow order."""
+    return [node for node in workflow._get_all_nodes() if node.name == "ds_session"]
+
+
+def expected_features(workflow) -> list[Path]:
+    """Each session's feature table, where ``ds_session`` will write it."""
+    paths = []
+    for node in session_sinks(workflow):
+        anat = Path(node.inputs.out_dir)
+        paths.append(anat / f"{anat.parent.parent.name}_{anat.parent.name}_discfeatures.tsv")
+    return paths
 
 
 def plugin_arguments(settings: ParticipantSettings, progress: Progress) -> dict:
@@ -169,8 +211,13 @@ def plugin_arguments(settings: ParticipantSettings, progress: Progress) -> dict:
         args.setdefault("n_procs", settings.nprocs)
     if settings.plugin in BATCH_PLUGINS:
         args.setdefault("max_jobs", settings.nprocs)
-    args["status_callback"] = progress
+        args.setdefault(_SUBMIT_ARGS.get(settings.plugin, "qsub_args"), "")
+    if settings.plugin != "SLURMGraph":  # graph plugins cannot call back; see wait_for_graph
+        args["status_callback"] = progress
     return args
+
+
+_SUBMIT_ARGS = {"SLURM": "sbatch_args", "SLURMGraph": "sbatch_args"}
 
 
 def run_participant(settings: ParticipantSettings) -> list[Path]:
@@ -182,43 +229,40 @@ def run_participant(settings: ParticipantSettings) -> list[Path]:
         raise ValueError(f"--plugin {settings.plugin}: use one of {PLUGINS}")
     workflow = build_workflow(settings)
     workflow.base_dir = str(work_dir)
+    if settings.plugin in BATCH_PLUGINS:
+        # one squeue/qstat round per second, not per 10 ms; the cheap sink runs locally
+        workflow.config["execution"] = {"poll_sleep_duration": "1.0"}
+        for node in session_sinks(workflow):
+            node.run_without_submitting = True
     write_dataset_description(output_dir, settings.bids_dir)
-    total = count_sessions(workflow)
-    progress = Progress(total)
-    print(f"[t2quant] participant level: {total} sessions, plugin {settings.plugin}, "
+    expected = expected_features(workflow)
+    progress = Progress(len(expected))
+    print(f"[t2quant] participant level: {len(expected)} sessions, plugin {settings.plugin}, "
           f"work dir {work_dir}", flush=True)  # fmt: skip
     workflow.run(plugin=settings.plugin, plugin_args=plugin_arguments(settings, progress))
     if settings.plugin == "SLURMGraph":
-        wait_for_sessions(workflow, output_dir)
+        _wait_for_slurm_graph(work_dir, expected, progress)
     from t2quant.report import write_participant_reports
 
     labels = participants_of(settings.bids_dir, settings.participant_labels)
     reports = write_participant_reports(output_dir, labels)
     for report in reports:
         print(f"[t2quant] report: {report}")
-    return sorted(output_dir.glob("sub-*/ses-*/anat/*_discfeatures.tsv"))
+    return expected
 
 
-def wait_for_sessions(workflow, output_dir: Path, timeout_s: float = 6 * 3600) -> None:
-    """SLURMGraph submits every job with dependencies and returns at once: wait until each
-    session's feature table is in the derivatives or its jobs have left the queue."""
-    import subprocess
+def _wait_for_slurm_graph(work_dir: Path, expected: list[Path], progress: Progress) -> None:
+    from t2quant.batch import wait_for_graph
 
-    expected = count_sessions(workflow)
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        done = len(list(Path(output_dir).glob("sub-*/ses-*/anat/*_discfeatures.tsv")))
-        queue = subprocess.run(["squeue", "-h", "-u", os.environ["LOGNAME"]],
-                               capture_output=True, text=True).stdout.strip()  # fmt: skip
-        if done >= expected and not queue:
-            return
-        if not queue and done < expected:
-            raise RuntimeError(
-                f"SLURMGraph: the queue is empty but {done}/{expected} sessions finished; "
-                f"see the crash files under {workflow.base_dir}"
-            )
-        time.sleep(2.0)
-    raise TimeoutError(f"SLURMGraph: sessions not finished after {timeout_s:.0f} s")
+    def finished(path: Path) -> None:
+        progress.session_finished("/".join(path.parts[-4:-2]), count_work=True)
+
+    print("[t2quant] SLURMGraph: every job submitted; waiting for the queue", flush=True)
+    wait_for_graph(
+        work_dir / "t2quant_wf" / "batch" / "submit_jobs.sh", expected,
+        user=os.environ["LOGNAME"], crash_dir=work_dir / "crash", on_finished=finished,
+    )  # fmt: skip
+    print(f"[t2quant] SLURMGraph: all {len(expected)} sessions done", flush=True)
 
 
 def run_group(settings: GroupSettings) -> dict[str, Path]:

@@ -565,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             print(f"t2quant: error: {exc}", file=sys.stderr)
             return 2
+        except (RuntimeError, TimeoutError) as exc:  # a node or a batch job failed
+            print(f"t2quant: failed: {exc}", file=sys.stderr)
+            return 1
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,142 @@
+"""The participant level through a real Slurm (Nipype's SLURM and SLURMGraph plugins).
+
+Uses the cluster named by ``SLURM_CONF`` when ``sinfo`` answers; otherwise, as root with
+Debian's slurm and munge packages installed (CI: ``.ci/system-packages``), starts a
+single-node cluster on localhost with ``pipelines/slurm/local-cluster.sh``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from t2quant.batch import graph_job_names, parse_queue
+from t2quant.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL_CLUSTER = REPO / "pipelines" / "slurm" / "local-cluster.sh"
+
+
+def test_graph_job_names_come_from_the_submit_script(tmp_path):
+    script = tmp_path / "submit_jobs.sh"
+    script.write_text(
+        "#!/usr/bin/env bash\n# Condense format attempted\n"
+        "j0_fit_t2=$(sbatch -o a.o -e a.e  -J j0_fit_t2 a.sh | awk '/^Submitted/ {print $4}')\n"
+        "j1_segment=$(sbatch --dependency=afterok:${j0_fit_t2} -J j1_segment b.sh | awk '')\n"
+    )
+    assert graph_job_names(script) == ["j0_fit_t2", "j1_segment"]
+
+
+def test_parse_queue_keeps_only_our_jobs_with_their_reason():
+    text = (
+        "j1_segment|PENDING|Dependency\nother|RUNNING|None\nj2_x|PENDING|DependencyNeverSatisfied\n"
+    )
+    assert parse_queue(text, ["j1_segment", "j2_x", "j9_gone"]) == {
+        "j1_segment": "PENDING Dependency",
+        "j2_x": "PENDING DependencyNeverSatisfied",
+    }
+
+
+def _answers(env: dict) -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    result = subprocess.run(["sinfo", "-h"], env=env, capture_output=True, text=True)
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A Slurm cluster the tests can submit to; SLURM_CONF and LOGNAME set while in use."""
+    saved = {key: os.environ.get(key) for key in ("SLURM_CONF", "LOGNAME")}
+    os.environ.setdefault("LOGNAME", "root" if os.geteuid() == 0 else os.environ.get("USER", ""))
+    started = None
+    if not (os.environ.get("SLURM_CONF") and _answers(dict(os.environ))):
+        if not (shutil.which("slurmctld") or Path("/usr/sbin/slurmctld").exists()):
+            pytest.skip("Slurm is not installed (CI installs it: .ci/system-packages)")
+        if os.geteuid() != 0:
+            pytest.skip("no Slurm cluster configured and starting one needs root")
+        started = tmp_path_factory.mktemp("slurm")
+        subprocess.run(["bash", str(LOCAL_CLUSTER), "start", str(started)], check=True)
+        os.environ["SLURM_CONF"] = str(started / "slurm.conf")
+    yield os.environ["SLURM_CONF"]
+    if started is not None:
+        subprocess.run(["bash", str(LOCAL_CLUSTER), "stop", str(started)], check=False)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Two participants' baseline sessions, and their MultiProc derivatives as the reference."""
+    from t2quant.synth.writer import StudySettings, write_synthetic_study
+
+    root = tmp_path_factory.mktemp("slurmstudy")
+    write_synthetic_study(root / "bids", StudySettings(n_participants=2, seed=5), jobs=2)
+    assert main(_participant(root, "MultiProc")) == 0
+    return root
+
+
+def _participant(root: Path, plugin: str, *extra: str) -> list[str]:
+    return [str(root / "bids"), str(root / f"out_{plugin}"), "participant", "--session-label",
+            "baseline", "--work-dir", str(root / f"work_{plugin}"), "--plugin", plugin,
+            "--nprocs", "2", *extra]  # fmt: skip
+
+
+def _assert_same_derivatives(reference: Path, other: Path) -> None:
+    files = sorted(p.relative_to(reference) for p in reference.rglob("sub-*/ses-*/anat/*"))
+    assert len(files) >= 2 * 12
+    assert files == sorted(p.relative_to(other) for p in other.rglob("sub-*/ses-*/anat/*"))
+    for rel in files:
+        if rel.name.endswith(".nii.gz"):
+            a, b = nib.load(reference / rel), nib.load(other / rel)
+            np.testing.assert_array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
+            np.testing.assert_array_equal(a.affine, b.affine)
+        else:
+            assert (reference / rel).read_bytes() == (other / rel).read_bytes(), rel
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plugin", ["SLURM", "SLURMGraph"])
+def test_slurm_plugins_give_the_multiproc_derivatives(slurm, study, plugin):
+    args = _participant(study, plugin, "--plugin-args", json.dumps({"sbatch_args": "--mem=2G"}))
+    assert main(args) == 0
+    _assert_same_derivatives(study / "out_MultiProc", study / f"out_{plugin}")
+    logs = list((study / f"work_{plugin}").rglob("*.o")) + list(
+        (study / f"work_{plugin}").rglob("slurm-*.out")
+    )
+    assert logs, "no Slurm job log: the jobs did not go through sbatch"
+    sidecar = json.loads(
+        (
+            study
+            / f"out_{plugin}"
+            / "sub-01/ses-baseline/anat/sub-01_ses-baseline_discfeatures.json"
+        ).read_text()
+    )
+    assert (
+        sidecar["Sources"]["labels"]
+        == "bids::sub-01/ses-baseline/anat/sub-01_ses-baseline_dseg.nii.gz"
+    )
+
+
+@pytest.mark.slow
+def test_slurm_graph_reports_a_failed_job(slurm, study, tmp_path, capsys):
+    broken = tmp_path / "bids"
+    shutil.copytree(study / "bids" / "sub-01", broken / "sub-01")
+    shutil.copy(study / "bids" / "dataset_description.json", broken)
+    echo = next((broken / "sub-01" / "ses-baseline" / "anat").glob("*_echo-1_MESE.nii.gz"))
+    echo.write_bytes(b"not a nifti")
+    args = [str(broken), str(tmp_path / "out"), "participant", "--session-label", "baseline",
+            "--work-dir", str(tmp_path / "work"), "--plugin", "SLURMGraph"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "SLURMGraph" in err and "crash files: " in err and "fit_t2" in err
