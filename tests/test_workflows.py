@@ -70,11 +70,12 @@ def test_participant_report_renders_each_session(processed):
 def test_rerun_resumes_from_the_cache_with_identical_outputs(processed):
     out = processed / "out"
     before = {p: p.read_bytes() for p in out.glob("sub-*/ses-*/anat/*_discfeatures.tsv")}
-    start = time.perf_counter()
+    fits = {p: p.stat().st_mtime_ns for p in (processed / "work").rglob("result_fit_t2.pklz")}
+    assert len(fits) == 6
     args = [str(processed / "bids"), str(out), "participant", "--work-dir",
             str(processed / "work"), "--plugin", "Linear"]  # fmt: skip
     assert main(args) == 0
-    assert time.perf_counter() - start < 30  # nothing refitted
+    assert {p: p.stat().st_mtime_ns for p in fits} == fits  # nothing refitted
     assert {p: p.read_bytes() for p in before} == before
 
 
@@ -93,12 +94,19 @@ def test_killed_run_completes_from_the_cache(processed, tmp_path):
            "--work-dir", str(tmp_path / "work"), "--plugin", "Linear"]  # fmt: skip
     env = os.environ | {"NIPYPE_NO_ET": "1"}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    time.sleep(6.0)
-    os.killpg(proc.pid, signal.SIGKILL)
+    fit = tmp_path / "work/t2quant_wf/sub_02_wf/ses_baseline_wf/t2map_wf/fit_t2/result_fit_t2.pklz"
+    deadline = time.monotonic() + 300
+    while not fit.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the T2 map is cached, the rest is not done yet
     proc.wait()
+    assert fit.exists()
+    fitted = fit.stat().st_mtime_ns
     name = "sub-02/ses-baseline/anat/sub-02_ses-baseline_discfeatures.tsv"
+    assert not (tmp_path / "out" / name).exists()
     assert not list((tmp_path / "out").glob("**/.*"))  # no half-written file left
     assert subprocess.run(cmd, env=env, check=False).returncode == 0
+    assert fit.stat().st_mtime_ns == fitted  # resumed from the cache, not refitted
     assert (tmp_path / "out" / name).read_bytes() == (processed / "out" / name).read_bytes()
 
 
