@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -19,6 +21,7 @@ import pytest
 
 from t2quant.batch import graph_job_names, parse_queue
 from t2quant.cli import main
+from t2quant.io import read_tsv
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_CLUSTER = REPO / "pipelines" / "slurm" / "local-cluster.sh"
@@ -92,10 +95,11 @@ def _participant(root: Path, plugin: str, *extra: str) -> list[str]:
             "--nprocs", "2", *extra]  # fmt: skip
 
 
-def _assert_same_derivatives(reference: Path, other: Path) -> None:
+def _assert_same_derivatives(reference: Path, other: Path, *, only_shared: bool = False) -> None:
     files = sorted(p.relative_to(reference) for p in reference.rglob("sub-*/ses-*/anat/*"))
     assert len(files) >= 2 * 12
-    assert files == sorted(p.relative_to(other) for p in other.rglob("sub-*/ses-*/anat/*"))
+    theirs = sorted(p.relative_to(other) for p in other.rglob("sub-*/ses-*/anat/*"))
+    assert set(files) <= set(theirs) if only_shared else files == theirs
     for rel in files:
         if rel.name.endswith(".nii.gz"):
             a, b = nib.load(reference / rel), nib.load(other / rel)
@@ -140,3 +144,36 @@ def test_slurm_graph_reports_a_failed_job(slurm, study, tmp_path, capsys):
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "SLURMGraph" in err and "crash files: " in err and "fit_t2" in err
+
+
+def _wait_gone(job_ids: list[str], timeout_s: float = 900) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)
+        if not any(line.split("_")[0] in job_ids for line in queue.stdout.split()):
+            return
+        time.sleep(1.0)
+    raise TimeoutError(f"jobs {job_ids} still queued")
+
+
+@pytest.mark.slow
+def test_array_template_runs_participants_then_the_group(slurm, study):
+    out, work = study / "out_array", study / "work_array"
+    env = os.environ | {
+        "T2QUANT": str(Path(sys.executable).with_name("t2quant")),
+        "PARTICIPANT_ARGS": "--t2-method epg",
+    }
+    submitted = subprocess.run(
+        ["bash", str(REPO / "pipelines/slurm/submit.sh"), str(study / "bids"), str(out),
+         str(work), "--", "--mem=2G"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    jobs = submitted.stdout.split("jobs:")[1].split()
+    assert len(jobs) == 2
+    _wait_gone(jobs)
+    logs = sorted((work / "logs").glob("*.log"))
+    assert [p.name.split("_")[0] for p in logs] == ["group", "participant", "participant"]
+    _assert_same_derivatives(study / "out_MultiProc", out, only_shared=True)
+    table = read_tsv(out / "group" / "discs.tsv")
+    assert len(table) == 2 * 3 * 7 and table["t2_mean_ms"].notna().sum() >= 40
+    assert (out / "group" / "moderators.tsv").is_file() and (out / "group.html").is_file()
