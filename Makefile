@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	NIPYPE_NO_ET=1 $(BIN)/t2quant demo -o $(DEMO_OUT) --jobs 2
+	NIPYPE_NO_ET=1 $(BIN)/t2quant demo $(DEMO_OUT) --jobs 2
 
 test: $(STAMP)
 	NIPYPE_NO_ET=1 $(BIN)/python -m pytest

@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from t2quant.stats import load_config, run_moderators
-from t2quant.stats.prepare import assign_subgroups
-from t2quant.synth.table import simulate_disc_table, true_subgroup_effects
+from t2quant.synth.table import simulate_disc_table, true_moderator_effects
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "asteroid.toml"
 
@@ -32,20 +31,6 @@ def trial(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         "pfirrmann_baseline"
     ].transform("sum")
     return table, truth
-
-
-def truths(table: pd.DataFrame, truth: pd.DataFrame, config) -> dict:
-    """True net difference by (moderator, subgroup, week)."""
-    out = {("overall", "all", w): v for w, v in true_subgroup_effects(table, truth).items()}
-    for m in config.moderators:
-        if m.scale == "continuous":
-            continue
-        groups, order, _ = assign_subgroups(table, m)
-        for s in order:
-            rows = table[(groups == s).to_numpy()]
-            for w, v in true_subgroup_effects(rows, truth).items():
-                out[(m.name, s, w)] = v
-    return out
 
 
 def main() -> None:
@@ -60,7 +45,7 @@ def main() -> None:
         start = time.perf_counter()
         result = run_moderators(table, config, jobs=args.jobs).moderators
         seconds.append(time.perf_counter() - start)
-        true = truths(table, truth, config)
+        true = true_moderator_effects(table, truth, config)
         keys = zip(result.moderator, result.subgroup, result.timepoint_weeks, strict=True)
         result["true_ms"] = [true.get(k, np.nan) for k in keys]
         result["seed"] = seed

@@ -282,6 +282,11 @@ def run_group(settings: GroupSettings) -> dict[str, Path]:
     agreement = _agreement(settings, out, group)
     if agreement:
         paths["agreement"] = agreement
+    from t2quant.groundtruth import write_groundtruth_check
+
+    check = write_groundtruth_check(settings.bids_dir, out, group, config=settings.config)
+    if check:
+        paths["groundtruth_check"] = check
     from t2quant.report import write_group_report
 
     paths["report"] = write_group_report(out)

@@ -64,15 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grading_parsers(sub)
     _add_group_parsers(sub)
 
-    p = sub.add_parser("demo", help="run every available stage on the built-in synthetic study")
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=Path("demo-output"),
-        help="output folder (default: demo-output)",
+    p = sub.add_parser(
+        "demo",
+        help="the built-in synthetic study through the participant and group levels",
+        description="Write the synthetic study to OUT_DIR/bids, run the participant level "
+        "(MultiProc, --jobs processes) and the group level into OUT_DIR/derivatives/t2quant, "
+        "and check the results against the study's ground truth "
+        "(group/groundtruth_check.json). A rerun reuses the study and the Nipype cache "
+        "in OUT_DIR/work.",
     )
+    p.add_argument(
+        "out", type=Path, nargs="?", default=Path("demo-output"),
+        help="output folder (default: demo-output)",
+    )  # fmt: skip
     _study_options(p)
+    p.add_argument("--verbose", action="store_true", help="Nipype's own log instead of progress")
     p.set_defaults(func=_cmd_demo)
     return parser
 
@@ -447,7 +453,7 @@ def _cmd_synth_real(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from t2quant.demo import run_demo
 
-    run_demo(args.out, _settings(args), jobs=args.jobs)
+    run_demo(args.out, _settings(args), jobs=args.jobs, verbose=args.verbose)
     return 0
 
 

@@ -39,7 +39,29 @@ def _stem_link(image: str, cwd: Path, stem: str) -> Path:
     return link
 
 
-class _FitT2Input(BaseInterfaceInputSpec):
+class _ThreadsInput(BaseInterfaceInputSpec):
+    num_threads = traits.Int(
+        1, usedefault=True, nohash=True,
+        desc="BLAS/OpenMP threads (match the node's n_procs; more oversubscribes MultiProc)",
+    )  # fmt: skip
+
+
+class _ThreadLimited(SimpleInterface):
+    """Runs ``_compute`` with the BLAS/OpenMP pools limited to ``num_threads``. Without the
+    limit each MultiProc worker starts one BLAS thread per core, and two concurrent EPG fits
+    on 2 cores ran 3x slower (bench/bench_session.py)."""
+
+    def _run_interface(self, runtime):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.inputs.num_threads):
+            return self._compute(runtime)
+
+    def _compute(self, runtime):
+        raise NotImplementedError
+
+
+class _FitT2Input(_ThreadsInput):
     anat_dir = Directory(exists=True, mandatory=True, desc="session anat folder with _MESE echoes")
     method = traits.Enum("epg", "loglinear", "monoexp", "monoexp_offset", "rician", usedefault=True)
 
@@ -55,18 +77,20 @@ class _FitT2Output(TraitedSpec):
     stem = traits.Str(desc="BIDS stem of the session (sub-X_ses-Y)")
 
 
-class FitT2(SimpleInterface):
+class FitT2(_ThreadLimited):
     """Fit the T2 maps of one BIDS session (:func:`t2quant.t2maps.fit_to_files`)."""
 
     input_spec = _FitT2Input
     output_spec = _FitT2Output
 
-    def _run_interface(self, runtime):
+    def _compute(self, runtime):
         from t2quant.echoes import load_bids_session
         from t2quant.t2maps import fit_to_files
 
         me = load_bids_session(self.inputs.anat_dir)
-        _, paths = fit_to_files(me, runtime.cwd, method=self.inputs.method)
+        _, paths = fit_to_files(
+            me, runtime.cwd, method=self.inputs.method, n_threads=self.inputs.num_threads
+        )
         for key in ("t2_ms", "t2_s", "s0", "r2", "failure", "b1"):
             if key in paths and paths[key].is_file():
                 self._results[key] = str(paths[key])
@@ -75,7 +99,7 @@ class FitT2(SimpleInterface):
         return runtime
 
 
-class _ImageInput(BaseInterfaceInputSpec):
+class _ImageInput(_ThreadsInput):
     anat_dir = Directory(exists=True, mandatory=True)
     reference = File(exists=True, mandatory=True, desc="a map on the MESE grid (the T2 map)")
     stem = traits.Str(mandatory=True)
@@ -86,14 +110,14 @@ class _ImageOutput(TraitedSpec):
     source = traits.Str(desc="what the image was made from")
 
 
-class SegmentationImage(SimpleInterface):
+class SegmentationImage(_ThreadLimited):
     """The image to segment on the MESE grid: the session's T2w resampled onto it when there
     is one, otherwise a T2-weighted image derived from the echoes."""
 
     input_spec = _ImageInput
     output_spec = _ImageOutput
 
-    def _run_interface(self, runtime):
+    def _compute(self, runtime):
         from t2quant.sessionimage import segmentation_image
 
         path, source = segmentation_image(
@@ -105,7 +129,7 @@ class SegmentationImage(SimpleInterface):
         return runtime
 
 
-class _SegmentInput(BaseInterfaceInputSpec):
+class _SegmentInput(_ThreadsInput):
     image = File(exists=True, mandatory=True)
     stem = traits.Str(mandatory=True)
     discs_from = File(exists=True, desc="an external or corrected disc mask to import")
@@ -120,14 +144,14 @@ class _SegmentOutput(TraitedSpec):
     qc = File(exists=True)
 
 
-class SegmentDiscs(SimpleInterface):
+class SegmentDiscs(_ThreadLimited):
     """Segment and name the discs (:func:`t2quant.segmentation.files.segment_to_files`),
     or import a given mask."""
 
     input_spec = _SegmentInput
     output_spec = _SegmentOutput
 
-    def _run_interface(self, runtime):
+    def _compute(self, runtime):
         from t2quant.segmentation.files import segment_to_files
 
         image = _stem_link(self.inputs.image, Path(runtime.cwd), self.inputs.stem)
@@ -140,7 +164,7 @@ class SegmentDiscs(SimpleInterface):
         return runtime
 
 
-class _FeaturesInput(BaseInterfaceInputSpec):
+class _FeaturesInput(_ThreadsInput):
     image = File(exists=True, mandatory=True)
     dseg = File(exists=True, mandatory=True)
     t2_ms = File(exists=True, mandatory=True)
@@ -153,13 +177,13 @@ class _FeaturesOutput(TraitedSpec):
     dictionary = File(exists=True)
 
 
-class DiscFeatures(SimpleInterface):
+class DiscFeatures(_ThreadLimited):
     """Disc features and suggested grades (:func:`t2quant.features.files.features_to_files`)."""
 
     input_spec = _FeaturesInput
     output_spec = _FeaturesOutput
 
-    def _run_interface(self, runtime):
+    def _compute(self, runtime):
         from t2quant.features.files import features_to_files
 
         cwd = Path(runtime.cwd)

@@ -100,12 +100,22 @@ def write_synthetic_study(
     ]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            frames = list(pool.map(_write_participant, *zip(*tasks, strict=True)))
+            frames = list(pool.map(_write_participant_one_thread, *zip(*tasks, strict=True)))
     else:
         frames = [_write_participant(*t) for t in tasks]
     discs = pd.concat(frames, ignore_index=True)
     write_tsv(discs, truth_dir / "discs.tsv")
     return discs
+
+
+def study_is_complete(out: str | Path, settings: StudySettings) -> bool:
+    """Whether ``out`` holds a whole study written with ``settings`` (its truth table is
+    written last)."""
+    truth_dir = Path(out) / "derivatives" / "groundtruth"
+    study, discs = truth_dir / "study.json", truth_dir / "discs.tsv"
+    if not (study.is_file() and discs.is_file()):
+        return False
+    return json.loads(study.read_text()) == json.loads(json.dumps(settings.as_dict()))
 
 
 def _check_settings(path: Path, settings: StudySettings) -> None:
@@ -118,6 +128,14 @@ def _check_settings(path: Path, settings: StudySettings) -> None:
                 f"({path}); write to a new folder or delete it"
             )
     write_json(wanted, path)
+
+
+def _write_participant_one_thread(*args) -> pd.DataFrame:
+    """A pool worker: one BLAS thread each, so ``jobs`` workers do not oversubscribe."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _write_participant(*args)
 
 
 def _write_participant(
