@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,9 +133,45 @@ def test_group_level_table_stats_agreement_and_report(processed):
     agreement = json.loads((out / "group" / "agreement.json").read_text())
     assert agreement["n_discs"] + agreement["n_not_graded"] == 42
     report = (out / "group.html").read_text()
-    assert "forest" in report and "<table" in report
+    assert "forest" in report and "Ground-truth check" in report
+    check = json.loads((out / "group" / "groundtruth_check.json").read_text())
+    assert check["disc_t2"]["n_discs"] == 42
+    assert check["disc_t2"]["true_masks_median_abs_error_ms"] < 1.0  # the fit alone
+    assert check["grades"]["kappa_quadratic"] == agreement["kappa_quadratic"]
+    assert check["moderators"]["week12"]["n_estimates"] >= 1  # 2 participants: overall only
 
 
 def test_bids_app_errors_name_the_problem(tmp_path, capsys):
     assert main([str(tmp_path), str(tmp_path / "out"), "participant"]) == 2
     assert "no sub-* folders" in capsys.readouterr().err
+
+
+def test_group_report_renders_in_chromium(processed, tmp_path):
+    from test_report_browser import rendered
+
+    out = processed / "out"
+    if not (out / "group.html").exists():
+        assert main([str(processed / "bids"), str(out), "group", "--nprocs", "1"]) == 0
+    seen = rendered(out / "group.html", tmp_path)
+    forest = len(list((out / "group").glob("forest_week*.png")))
+    assert forest == 2
+    # disc summary, moderators, agreement, ground-truth check (+ its misses, if any)
+    assert seen["images"] == seen["images-ok"] == forest
+    assert seen["tables"] in (4, 5)
+    check = json.loads((out / "group" / "groundtruth_check.json").read_text())
+    assert seen["tables"] == 4 + any(m["misses"] for m in check["moderators"].values())
+
+
+def test_report_of_a_session_without_labels_says_so(processed, tmp_path):
+    from t2quant.report import write_participant_reports
+
+    out = tmp_path / "out"
+    shutil.copytree(processed / "out" / "sub-01" / "ses-baseline", out / "sub-01" / "ses-baseline")
+    shutil.copy(processed / "out" / "dataset_description.json", out)
+    dseg = out / "sub-01/ses-baseline/anat/sub-01_ses-baseline_dseg.nii.gz"
+    img = nib.load(dseg)
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine, img.header), dseg)
+    [report] = write_participant_reports(out, ["01"])
+    text = report.read_text()
+    assert "No disc was labelled in this session" in text and "No disc to show." in text
+    assert text.count("data:image/png;base64") == 2  # the T2 map and the B1/R2 maps

@@ -43,6 +43,7 @@ class ParticipantSettings:
     plugin: str = "MultiProc"
     plugin_args: dict | None = None
     nprocs: int = 2
+    omp_nthreads: int = 1
     t2_method: str = "epg"
     discs_from: Path | None = None
     discs_scheme: str = "project"
@@ -185,7 +186,7 @@ def build_workflow(settings: ParticipantSettings):
                 bids_dir=settings.bids_dir, participant=label, output_dir=settings.output_dir,
                 sessions=list(settings.session_labels) or None, method=settings.t2_method,
                 discs_from=settings.discs_from, scheme=settings.discs_scheme,
-                thresholds=settings.thresholds,
+                thresholds=settings.thresholds, omp_nthreads=settings.omp_nthreads,
             )
         ])  # fmt: skip
     return workflow
@@ -227,13 +228,15 @@ def run_participant(settings: ParticipantSettings) -> list[Path]:
     configure_nipype(work_dir, verbose=settings.verbose)
     if settings.plugin not in PLUGINS:
         raise ValueError(f"--plugin {settings.plugin}: use one of {PLUGINS}")
+    if settings.plugin == "MultiProc" and settings.omp_nthreads > settings.nprocs:
+        raise ValueError(
+            f"--omp-nthreads {settings.omp_nthreads} exceeds --nprocs {settings.nprocs}: "
+            "a fit cannot use more threads than MultiProc has processors"
+        )
     workflow = build_workflow(settings)
     workflow.base_dir = str(work_dir)
-    if settings.plugin in BATCH_PLUGINS:
-        # one squeue/qstat round per second, not per 10 ms; the cheap sink runs locally
+    if settings.plugin in BATCH_PLUGINS:  # one squeue/qstat round per second, not per 10 ms
         workflow.config["execution"] = {"poll_sleep_duration": "1.0"}
-        for node in session_sinks(workflow):
-            node.run_without_submitting = True
     write_dataset_description(output_dir, settings.bids_dir)
     expected = expected_features(workflow)
     progress = Progress(len(expected))
@@ -242,12 +245,10 @@ def run_participant(settings: ParticipantSettings) -> list[Path]:
     workflow.run(plugin=settings.plugin, plugin_args=plugin_arguments(settings, progress))
     if settings.plugin == "SLURMGraph":
         _wait_for_slurm_graph(work_dir, expected, progress)
-    from t2quant.report import write_participant_reports
-
     labels = participants_of(settings.bids_dir, settings.participant_labels)
-    reports = write_participant_reports(output_dir, labels)
-    for report in reports:
-        print(f"[t2quant] report: {report}")
+    shown = ", ".join(f"sub-{label}.html" for label in labels[:3])
+    more = f" and {len(labels) - 3} more" if len(labels) > 3 else ""
+    print(f"[t2quant] reports: {shown}{more} in {output_dir}", flush=True)
     return expected
 
 

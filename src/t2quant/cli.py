@@ -496,6 +496,13 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
         help="processes (MultiProc), jobs in the queue (batch plugins)",
     )
     parser.add_argument(
+        "--omp-nthreads",
+        type=_positive_int,
+        default=1,
+        help="threads for each T2 fit (default 1; at most --nprocs under MultiProc; with a "
+        "batch plugin also ask the scheduler for them, e.g. sbatch_args '-c N')",
+    )
+    parser.add_argument(
         "--t2-method",
         default="epg",
         choices=["epg", "loglinear", "monoexp", "monoexp_offset", "rician"],
@@ -553,6 +560,7 @@ def _run_bidsapp(argv: Sequence[str]) -> int:
             participant_labels=tuple(args.participant_label),
             session_labels=tuple(args.session_label), work_dir=args.work_dir,
             plugin=args.plugin, plugin_args=args.plugin_args, nprocs=args.nprocs,
+            omp_nthreads=args.omp_nthreads,
             t2_method=args.t2_method, discs_from=args.discs_from,
             discs_scheme=args.discs_scheme, thresholds=args.thresholds, verbose=args.verbose,
         ))  # fmt: skip

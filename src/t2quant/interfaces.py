@@ -25,6 +25,7 @@ __all__ = [
     "DerivativesSink",
     "DiscFeatures",
     "FitT2",
+    "ParticipantReport",
     "SegmentDiscs",
     "SegmentationImage",
 ]
@@ -235,6 +236,34 @@ class DerivativesSink(SimpleInterface):
             _sink_file(Path(src), target, renamed, datasets)
         written = [str(target) for target in pairs.values()]
         self._results["out_files"] = sorted(set(written))
+        return runtime
+
+
+class _ReportInput(_ThreadsInput):
+    in_files = InputMultiObject(
+        File(exists=True), mandatory=True, desc="the participant's derivatives (waited for)"
+    )
+    output_dir = Directory(mandatory=True, desc="the derivatives folder OUT")
+    participant = traits.Str(mandatory=True, desc="label without sub-")
+
+
+class _ReportOutput(TraitedSpec):
+    out_report = File(exists=True, desc="OUT/sub-X.html")
+
+
+class ParticipantReport(_ThreadLimited):
+    """The participant's self-contained HTML report
+    (:func:`t2quant.report.write_participant_reports`), written atomically to ``OUT/sub-X.html``.
+    """
+
+    input_spec = _ReportInput
+    output_spec = _ReportOutput
+
+    def _compute(self, runtime):
+        from t2quant.report import write_participant_reports
+
+        [path] = write_participant_reports(Path(self.inputs.output_dir), [self.inputs.participant])
+        self._results["out_report"] = str(path)
         return runtime
 
 

@@ -58,6 +58,14 @@ def _canonical(path: Path):
     return frame
 
 
+def _same_frame(path: Path, frame) -> np.ndarray:
+    """A map on the same grid as ``frame`` (e.g. labels, which may be all zero) in its frame."""
+    import nibabel.orientations as nio
+
+    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    return np.ascontiguousarray(nio.apply_orientation(data, frame.transform))
+
+
 def _sagittal(data: np.ndarray, z: int) -> np.ndarray:
     """A PIR volume's sagittal slice as rows superior->inferior, columns anterior->posterior."""
     return data[:, :, z].T
@@ -161,21 +169,23 @@ def session_section(anat: Path) -> str:
     parts = [f"<h2>{html.escape(name)}</h2>"]
     if t2_path is None or dseg_path is None:
         return parts[0] + '<p class="warn">No T2 map or disc labels: session not processed.</p>'
-    t2, labels = _canonical(t2_path), _canonical(dseg_path)
-    lab = np.rint(labels.data).astype(int)
+    t2 = _canonical(t2_path)
+    lab = np.rint(_same_frame(dseg_path, t2)).astype(int)
+    if not lab.any():
+        parts.append('<p class="warn">No disc was labelled in this session (see Warnings).</p>')
     z = int(np.argmax((lab > 0).sum(axis=(0, 1)))) if lab.any() else lab.shape[2] // 2
     parts.append(t2_figure(t2.data, lab, z))
-    maps = {"t2": t2.data, "s0": _canonical(_find(anat, "*_S0map.nii*")).data, "b1": None}
+    maps = {"t2": t2.data, "s0": _same_frame(_find(anat, "*_S0map.nii*"), t2), "b1": None}
     b1_path, r2_path = _find(anat, "*_TB1map.nii*"), _find(anat, "*_rsquared.nii*")
     if b1_path:
-        maps["b1"] = _canonical(b1_path).data
+        maps["b1"] = _same_frame(b1_path, t2)
     sidecar = t2_path.with_name(t2_path.name.split(".")[0] + ".json")
     echoes, te_ms = _echoes(sidecar)
     parts.append("<h3>Echo decay in each disc</h3>")
     parts.append(decay_figure(echoes, te_ms, maps, lab) if echoes is not None
                  else "<p>Echo images not found.</p>")  # fmt: skip
     parts.append("<h3>B1 and R² maps</h3>")
-    parts.append(maps_figure(maps["b1"], _canonical(r2_path).data if r2_path else None, z))
+    parts.append(maps_figure(maps["b1"], _same_frame(r2_path, t2) if r2_path else None, z))
     if features is not None:
         parts.append("<h3>Disc features and suggested Pfirrmann grades</h3>")
         parts.append(_table(features[[c for c in FEATURE_VIEW if c in features]]))
@@ -225,6 +235,32 @@ def _embed(path: Path) -> str:
     return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
 
 
+def _groundtruth_section(check: dict) -> list[str]:
+    """The synthetic study's ground-truth check (``group/groundtruth_check.json``)."""
+    t2 = check["disc_t2"]
+    rows = [{"check": "median |disc T2 error| (ms), automatic masks",
+             "value": t2["median_abs_error_ms"], "target": f"<= {t2['target_ms']}",
+             "met": t2["met"]},
+            {"check": "median |disc T2 error| (ms), true masks",
+             "value": t2["true_masks_median_abs_error_ms"], "target": "", "met": ""}]  # fmt: skip
+    if "grades" in check:
+        g = check["grades"]
+        rows.append({"check": "kappa_quadratic vs true grades", "value": g["kappa_quadratic"],
+                     "target": f">= {g['target_kappa']}", "met": g["met"]})  # fmt: skip
+    misses = []
+    for key, m in check.get("moderators", {}).items():
+        rows.append({"check": f"true moderator effects inside the 95% CI, {key}",
+                     "value": f"{m['n_covered']}/{m['n_estimates']}",
+                     "target": f"misses <= {m['misses_expected_by_chance_up_to']} (chance)",
+                     "met": m["all_covered_or_explained_by_chance"]})  # fmt: skip
+        misses += m["misses"]
+    parts = ["<h2>Ground-truth check (synthetic study)</h2>", _table(pd.DataFrame(rows))]
+    if misses:
+        parts += ["<h3>Moderator estimates that missed the true effect</h3>",
+                  _table(pd.DataFrame(misses))]  # fmt: skip
+    return parts
+
+
 def write_group_report(output_dir: Path) -> Path:
     """``OUT/group.html``: the disc table summary, forest plots and agreement."""
     group = Path(output_dir) / "group"
@@ -252,7 +288,12 @@ def write_group_report(output_dir: Path) -> Path:
         keys = ["n_discs", "kappa_quadratic", "kappa_linear", "exact_agreement", "within_one",
                 "ccc_aggregated", "grade_1_5_swaps"]  # fmt: skip
         frame = pd.DataFrame([{k: record.get(k) for k in keys}])
-        parts += ["<h2>Agreement with manual grades</h2>", _table(frame)]
+        parts += ["<h2>Agreement of the suggested grades with the reference grades</h2>",
+                  "<p>Manual grades (--manual-grades) or a synthetic study's true grades.</p>",
+                  _table(frame)]  # fmt: skip
+    check = group / "groundtruth_check.json"
+    if check.exists():
+        parts += _groundtruth_section(json.loads(check.read_text()))
     path = Path(output_dir) / "group.html"
     with atomic_path(path) as tmp:
         tmp.write_text(_page("t2quant group report", "\n".join(parts)))

@@ -16,6 +16,7 @@ from t2quant.interfaces import (
     DerivativesSink,
     DiscFeatures,
     FitT2,
+    ParticipantReport,
     SegmentationImage,
     SegmentDiscs,
 )
@@ -31,14 +32,20 @@ __all__ = [
 MAP_OUTPUTS = ("t2_ms", "t2_s", "s0", "b1", "r2", "failure")
 
 
-def init_t2map_wf(*, method: str = "epg", name: str = "t2map_wf") -> pe.Workflow:
-    """Fit T2 maps. Inputs: ``anat_dir``. Outputs: the maps, ``maps`` (every file), ``stem``."""
+def init_t2map_wf(
+    *, method: str = "epg", omp_nthreads: int = 1, name: str = "t2map_wf"
+) -> pe.Workflow:
+    """Fit T2 maps with ``omp_nthreads`` threads (the node reserves that many processors).
+
+    Inputs: ``anat_dir``. Outputs: the maps, ``maps`` (every file), ``stem``.
+    """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(IdentityInterface(fields=["anat_dir"]), name="inputnode")
     outputnode = pe.Node(
         IdentityInterface(fields=[*MAP_OUTPUTS, "maps", "stem"]), name="outputnode"
     )
-    fit_t2 = pe.Node(FitT2(method=method), name="fit_t2")
+    fit_t2 = pe.Node(FitT2(method=method, num_threads=omp_nthreads), name="fit_t2",
+                     n_procs=omp_nthreads)  # fmt: skip
     workflow.connect([
         (inputnode, fit_t2, [("anat_dir", "anat_dir")]),
         (fit_t2, outputnode, [(k, k) for k in (*MAP_OUTPUTS, "maps", "stem")]),
@@ -105,6 +112,7 @@ def init_session_wf(
     discs_from: Path | None = None,
     scheme: str = "project",
     thresholds: Path | None = None,
+    omp_nthreads: int = 1,
     name: str = "session_wf",
 ) -> pe.Workflow:
     """One session from its echoes to derivatives in ``output_dir/sub-X/ses-Y/anat``.
@@ -116,11 +124,11 @@ def init_session_wf(
     inputnode = pe.Node(IdentityInterface(fields=["anat_dir"]), name="inputnode")
     inputnode.inputs.anat_dir = str(anat_dir)
     outputnode = pe.Node(IdentityInterface(fields=["features", "out_files"]), name="outputnode")
-    t2map_wf = init_t2map_wf(method=method)
+    t2map_wf = init_t2map_wf(method=method, omp_nthreads=omp_nthreads)
     discs_wf = init_discs_wf(discs_from=discs_from, scheme=scheme)
     disc_features_wf = init_disc_features_wf(thresholds=thresholds)
-    collect = pe.Node(Merge(8, ravel_inputs=True), name="collect")
-    ds_session = pe.Node(DerivativesSink(), name="ds_session")
+    collect = pe.Node(Merge(8, ravel_inputs=True), name="collect", run_without_submitting=True)
+    ds_session = pe.Node(DerivativesSink(), name="ds_session", run_without_submitting=True)
     ds_session.inputs.bids_dir = str(anat_dir.parent.parent.parent)
     ds_session.inputs.out_dir = str(
         Path(output_dir).resolve() / anat_dir.parent.parent.name / anat_dir.parent.name / "anat"
@@ -157,11 +165,14 @@ def init_participant_wf(
     discs_from: Path | None = None,
     scheme: str = "project",
     thresholds: Path | None = None,
+    omp_nthreads: int = 1,
     name: str | None = None,
 ) -> pe.Workflow:
-    """Every session (or the ``sessions`` given, labels without ``ses-``) of one participant.
+    """Every session (or the ``sessions`` given, labels without ``ses-``) of one participant,
+    then the participant's HTML report ``output_dir/sub-X.html``.
 
     ``discs_from``: a folder searched for each session's ``sub-X_ses-Y*_dseg.nii*``.
+    Outputs: ``report``, ``out_files`` (every derivative written).
     """
     label = participant.removeprefix("sub-")
     sub_dir = Path(bids_dir) / f"sub-{label}"
@@ -171,14 +182,26 @@ def init_participant_wf(
     if not anat_dirs:
         raise ValueError(f"{sub_dir}: no ses-*/anat folders (sessions asked: {sessions or 'all'})")
     workflow = pe.Workflow(name=name or f"sub_{label}_wf")
-    for anat in anat_dirs:
+    outputnode = pe.Node(IdentityInterface(fields=["report", "out_files"]), name="outputnode")
+    gather = pe.Node(Merge(len(anat_dirs), ravel_inputs=True), name="gather",
+                     run_without_submitting=True)  # fmt: skip
+    report = pe.Node(
+        ParticipantReport(output_dir=str(Path(output_dir).resolve()), participant=label),
+        name="report",
+    )
+    for i, anat in enumerate(anat_dirs, start=1):
         ses = anat.parent.name.removeprefix("ses-")
         mask = _find_mask(discs_from, f"sub-{label}", ses) if discs_from else None
         session_wf = init_session_wf(
             anat_dir=anat, output_dir=output_dir, method=method, discs_from=mask, scheme=scheme,
-            thresholds=thresholds, name=f"ses_{ses}_wf",
+            thresholds=thresholds, omp_nthreads=omp_nthreads, name=f"ses_{ses}_wf",
         )  # fmt: skip
-        workflow.add_nodes([session_wf])
+        workflow.connect(session_wf, "outputnode.out_files", gather, f"in{i}")
+    workflow.connect([
+        (gather, report, [("out", "in_files")]),
+        (gather, outputnode, [("out", "out_files")]),
+        (report, outputnode, [("out_report", "report")]),
+    ])  # fmt: skip
     return workflow
 
 
