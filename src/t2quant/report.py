@@ -36,9 +36,9 @@ padding:3px 6px;text-align:left}th{background:#eee}img{max-width:100%}.warn{colo
 h2{border-bottom:2px solid #ccc;margin-top:2em}"""
 
 
-def _png(fig) -> str:
+def _png(fig, *, tight: bool = True) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight" if tight else None)
     pyplot().close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
@@ -107,7 +107,11 @@ def maps_figure(b1: np.ndarray | None, r2: np.ndarray | None, z: int) -> str:
 
 
 def decay_figure(echoes: np.ndarray, te_ms: np.ndarray, maps: dict, labels: np.ndarray) -> str:
-    """Mean measured signal of each disc by echo, and the model at the disc's median fit."""
+    """Mean measured signal of each disc by echo, and the mean of the fitted voxel models.
+
+    A disc mixes nucleus and annulus, so the mean of its voxels' decays is not one exponential
+    at the median T2; averaging each voxel's fitted curve compares like with like.
+    """
     plt = pyplot()
     indices = [int(i) for i in np.unique(labels[labels > 0])]
     if not indices:
@@ -115,26 +119,35 @@ def decay_figure(echoes: np.ndarray, te_ms: np.ndarray, maps: dict, labels: np.n
     fig, axes = plt.subplots(1, len(indices), figsize=(2.2 * len(indices), 2.3), squeeze=False)
     for ax, index in zip(axes[0], indices, strict=True):
         inside = labels == index
-        measured = echoes[inside].mean(axis=0)
-        t2 = float(np.nanmedian(maps["t2"][inside]))
-        s0 = float(np.nanmedian(maps["s0"][inside]))
-        ax.plot(te_ms, measured, "o", ms=3, color="k", label="measured")
-        fine = np.linspace(te_ms[0], te_ms[-1], 60)
+        ax.plot(te_ms, echoes[inside].mean(axis=0), "o", ms=3, color="k", label="measured")
+        fitted = inside & np.isfinite(maps["t2"]) & np.isfinite(maps["s0"])
         if maps.get("b1") is not None:
-            from t2quant.synth.epg import epg_mese_signal
-
-            b1 = float(np.nanmedian(maps["b1"][inside]))
-            esp = float(te_ms[1] - te_ms[0]) if len(te_ms) > 1 else float(te_ms[0])
-            curve = s0 * epg_mese_signal(t2, EPG_T1_MS, esp, len(te_ms), 180.0 * b1)
-            ax.plot(te_ms, curve, "-", color="C3", label=f"EPG T2 {t2:.0f} ms, B1 {b1:.2f}")
-        else:
-            ax.plot(fine, s0 * np.exp(-fine / t2), "-", color="C3", label=f"T2 {t2:.0f} ms")
+            fitted &= np.isfinite(maps["b1"])
+        if fitted.any():
+            curve, label = _model_curve(maps, fitted, te_ms)
+            ax.plot(te_ms, curve, "-", color="C3", label=label)
         ax.set_title(INDEX_LEVEL.get(index, str(index)), fontsize=8)
         ax.tick_params(labelsize=6)
-        ax.legend(fontsize=5)
+        ax.legend(fontsize=5, loc="upper right")  # "best" costs a search per panel
         ax.set_xlabel("TE (ms)", fontsize=6)
-    fig.tight_layout()
-    return _png(fig)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.2, top=0.88, wspace=0.3)
+    return _png(fig, tight=False)
+
+
+def _model_curve(maps: dict, where: np.ndarray, te_ms: np.ndarray) -> tuple[np.ndarray, str]:
+    """Mean over ``where`` of each voxel's fitted signal at ``te_ms``, and a legend label."""
+    t2, s0 = maps["t2"][where], maps["s0"][where]
+    if maps.get("b1") is None:
+        curve = (s0[:, None] * np.exp(-te_ms[None, :] / t2[:, None])).mean(axis=0)
+        return curve, f"fit, median T2 {np.median(t2):.0f} ms"
+    from t2quant.synth.epg import epg_mese_signal
+
+    b1 = maps["b1"][where]
+    folded = np.where(b1 > 1.0, 2.0 - b1, b1)
+    esp = float(te_ms[1] - te_ms[0]) if len(te_ms) > 1 else float(te_ms[0])
+    signal = epg_mese_signal(t2, EPG_T1_MS, esp, len(te_ms), 180.0 * folded)
+    curve = (s0[:, None] * signal).mean(axis=0)
+    return curve, f"EPG fit, median T2 {np.median(t2):.0f} ms, B1 {np.median(b1):.2f}"
 
 
 def _table(frame: pd.DataFrame) -> str:
