@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from t2quant import __version__
 from t2quant.io import atomic_path, save_nifti, write_json, write_tsv
 from t2quant.levels import ABBREVIATIONS, LEVEL_COLORS, LEVELS
 
@@ -76,6 +77,7 @@ def write_segmentation(
             "Orientation": orientation or "from the affine",
             "Flags": list(seg.flags),
             "Warnings": list(seg.warnings),
+            "SoftwareVersion": f"t2quant {__version__}",
         },
         paths["discs_json"],
     )
