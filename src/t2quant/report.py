@@ -29,7 +29,6 @@ FEATURE_VIEW = [
     "nucleus_csf_ratio", "nucleus_annulus_contrast", "disc_height_index", "pfirrmann_suggested",
     "pfirrmann_confidence", "pfirrmann_criteria", "segmentation_confidence", "qc_reason",
 ]  # fmt: skip
-EPG_T1_MS = 1000.0
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:0.5em 0}td,th{border:1px solid #bbb;
 padding:3px 6px;text-align:left}th{background:#eee}img{max-width:100%}.warn{color:#a00}
@@ -140,12 +139,12 @@ def _model_curve(maps: dict, where: np.ndarray, te_ms: np.ndarray) -> tuple[np.n
     if maps.get("b1") is None:
         curve = (s0[:, None] * np.exp(-te_ms[None, :] / t2[:, None])).mean(axis=0)
         return curve, f"fit, median T2 {np.median(t2):.0f} ms"
-    from t2quant.synth.epg import epg_mese_signal
+    from t2quant.relaxometry.epgfit import epg_echoes
+    from t2quant.relaxometry.fit import DEFAULT_T1_MS
 
     b1 = maps["b1"][where]
-    folded = np.where(b1 > 1.0, 2.0 - b1, b1)
     esp = float(te_ms[1] - te_ms[0]) if len(te_ms) > 1 else float(te_ms[0])
-    signal = epg_mese_signal(t2, EPG_T1_MS, esp, len(te_ms), 180.0 * folded)
+    signal = epg_echoes(t2, b1, DEFAULT_T1_MS, esp, len(te_ms))
     curve = (s0[:, None] * signal).mean(axis=0)
     return curve, f"EPG fit, median T2 {np.median(t2):.0f} ms, B1 {np.median(b1):.2f}"
 

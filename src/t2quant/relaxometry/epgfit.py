@@ -33,11 +33,21 @@ from numpy.typing import NDArray
 from t2quant.relaxometry._fast import parabola_shift, rowdot
 from t2quant.synth.epg import epg_mese_signal
 
-__all__ = ["EPGModel", "EPGResult", "fit_epg"]
+__all__ = ["EPGModel", "EPGResult", "epg_echoes", "fit_epg"]
 
 F64 = NDArray[np.float64]
 _H_LOG_T2 = 1e-5
 _H_Q = 1e-6
+
+
+def epg_echoes(t2_ms: F64, b1: F64, t1_ms: float, esp_ms: float, n_echoes: int) -> F64:
+    """The fitted model's echoes, ``(N, n_echoes)``, for ``(N,)`` T2 (ms) and B1.
+
+    B1 above 1 is folded back (``2 - B1``): the train cannot tell a refocusing angle above
+    180 degrees from its mirror below, so both give the same echoes.
+    """
+    folded = np.where(b1 > 1.0, 2.0 - b1, b1)
+    return epg_mese_signal(t2_ms, t1_ms, esp_ms, n_echoes, 180.0 * folded)
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,7 @@ class EPGModel:
 
     def signal(self, t2_ms: F64, b1: F64) -> F64:
         """Echoes used, ``(N, n_used)``, for ``(N,)`` T2 in ms and B1 (folded at 1)."""
-        folded = np.where(b1 > 1.0, 2.0 - b1, b1)
-        sig = epg_mese_signal(t2_ms, self.t1_ms, self.esp_ms, self.n_echoes, 180.0 * folded)
-        return sig[:, self.used]
+        return epg_echoes(t2_ms, b1, self.t1_ms, self.esp_ms, self.n_echoes)[:, self.used]
 
     def signal_q(self, log_t2: F64, q: F64) -> F64:
         """Echoes used for ``log T2`` and ``q = (1 - B1)**2``."""

@@ -24,11 +24,14 @@ from t2quant.relaxometry.monoexp import fit_monoexp_offset_nonneg, fit_monoexp_v
 from t2quant.relaxometry.noise import estimate_noise_sigma
 from t2quant.relaxometry.result import Failure, T2Fit
 
-__all__ = ["METHODS", "N_PARAMS", "fit_t2"]
+__all__ = ["DEFAULT_T1_MS", "METHODS", "N_PARAMS", "fit_t2"]
 
 #: Free parameters per method (``epg`` has two when B1 is fixed).
 N_PARAMS = {"loglinear": 2, "monoexp": 2, "monoexp_offset": 3, "rician": 2, "epg": 3}
 METHODS = tuple(N_PARAMS)
+
+DEFAULT_T1_MS = 1000.0
+"""T1 (ms) the EPG model assumes unless told otherwise; the echoes depend on it only weakly."""
 _CHUNK_SIZE = {"loglinear": 32768}
 
 
@@ -57,7 +60,7 @@ def fit_t2(
     mask: ArrayLike | None = None,
     skip_first_echo: bool = False,
     noise_sigma: float | ArrayLike | str | None = None,
-    t1_ms: float = 1000.0,
+    t1_ms: float = DEFAULT_T1_MS,
     b1: float | ArrayLike | None = None,
     t2_min_ms: float | None = None,
     t2_max_ms: float | None = None,
