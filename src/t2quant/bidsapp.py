@@ -215,13 +215,9 @@ def plugin_arguments(settings: ParticipantSettings, progress: Progress) -> dict:
         args.setdefault("n_procs", settings.nprocs)
     if settings.plugin in BATCH_PLUGINS:
         args.setdefault("max_jobs", settings.nprocs)
-        args.setdefault(_SUBMIT_ARGS.get(settings.plugin, "qsub_args"), "")
     if settings.plugin != "SLURMGraph":  # graph plugins cannot call back; see wait_for_graph
         args["status_callback"] = progress
     return args
-
-
-_SUBMIT_ARGS = {"SLURM": "sbatch_args", "SLURMGraph": "sbatch_args"}
 
 
 def run_participant(settings: ParticipantSettings) -> list[Path]:
