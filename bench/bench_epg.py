@@ -1,4 +1,4 @@
-"""Benchmark the vectorised EPG CPMG simulator (t2quant.synth.epg.epg_mese_signal).
+"""Benchmark the vectorised EPG CPMG simulator (t2quant.relaxometry.epg.epg_mese_signal).
 
 Usage: python bench/bench_epg.py [--voxels 200000] [--echoes 12] [--repeats 3]
 """
@@ -11,7 +11,7 @@ import tracemalloc
 
 import numpy as np
 
-from t2quant.synth.epg import epg_mese_signal
+from t2quant.relaxometry.epg import epg_mese_signal
 
 
 def main(argv: list[str] | None = None) -> int:

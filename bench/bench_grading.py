@@ -2,7 +2,7 @@
 
 Writes a synthetic study (``--participants``, default 12, x 3 sessions), segments every
 session's T2w image, measures and grades its discs, and prints the agreement with the true
-grades (``t2quant.validate``), the Dice of the automatic masks with the true ones, and the
+grades (``t2quant.validation.validate``), the Dice of the automatic masks with the true ones, and the
 time the features and grades of one session take. Then cross-validated calibration.
 
     .venv/bin/python bench/bench_grading.py [--participants N] [--seed S] [--keep DIR]
@@ -22,7 +22,7 @@ from t2quant.grading import grade_study, write_true_grades
 from t2quant.io import read_tsv, write_tsv
 from t2quant.pfirrmann.files import calibrate_to_files
 from t2quant.synth.writer import StudySettings, write_synthetic_study
-from t2quant.validate import validate_to_files
+from t2quant.validation.validate import validate_to_files
 
 
 def main() -> None:

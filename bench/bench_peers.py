@@ -10,7 +10,7 @@ Data (one run, one seed, shared by every tool): S0 = 1000, T2 uniform in 30-250 
 10 ms spacing, Rician noise sigma = 10.
   * ``mono``: ideal 180 deg refocusing, ``S0 exp(-TE/T2)``; compared with every mono-exponential
     fitter (plain, with an offset, with the first echo skipped).
-  * ``stim``: EPG CPMG train (t2quant.synth.epg) with refocusing uniform in 130-180 deg and
+  * ``stim``: EPG CPMG train (t2quant.relaxometry.epg) with refocusing uniform in 130-180 deg and
     T1 = 1000 ms; compared with ukat's T2StimFit (EPG fit of T2, amplitude and B1).
 
 t2quant runs in this process on the full set and on the sample that the peers fit. The peers
@@ -287,7 +287,7 @@ def rician(clean: FloatArray, rng: np.random.Generator) -> NDArray[np.float32]:
 
 
 def make_data(n: int, seed: int) -> dict[str, Any]:
-    from t2quant.synth.epg import epg_mese_signal
+    from t2quant.relaxometry.epg import epg_mese_signal
 
     rng = np.random.default_rng(seed)
     te_ms = ESP_MS * np.arange(1, N_ECHOES + 1, dtype=np.float64)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from t2quant.relaxometry import METHODS, fit_t2
-from t2quant.synth.epg import epg_mese_signal
+from t2quant.relaxometry.epg import epg_mese_signal
 
 S0 = 1000.0
 REPEATS = 3  # speed is the best of this many runs (the first run also pays page faults)

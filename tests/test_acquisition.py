@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from t2quant.relaxometry.epg import epg_mese_signal
 from t2quant.synth import make_spine_phantom, simulate_mese, simulate_t2w
 from t2quant.synth.acquisition import add_rician_noise, psf_blur, smooth_b1_field
-from t2quant.synth.epg import epg_mese_signal
 from t2quant.synth.protocol import TINY
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t2quant import agreement as ag
+from t2quant.validation import agreement as ag
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges; ICC(2,1) = 0.29.
 SHROUT_FLEISS = np.array(

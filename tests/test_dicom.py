@@ -13,8 +13,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from t2quant import dicom as dicom_mod
-from t2quant.dicom import DicomEchoes, find_dcm2niix, load_dicom_echoes
+from t2quant.io import dicom as dicom_mod
+from t2quant.io.dicom import DicomEchoes, find_dcm2niix, load_dicom_echoes
 from t2quant.synth.dicom import write_mese_dicom
 
 SHAPE = (24, 20, 5)

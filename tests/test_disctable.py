@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2quant.disctable import build_disc_table, session_weeks
+from t2quant.group.table import build_disc_table, session_weeks
 from t2quant.levels import LEVELS
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from t2quant.synth.epg import epg_mese_signal, epg_mese_signal_b1
+from t2quant.relaxometry.epg import epg_mese_signal, epg_mese_signal_b1
 
 # ---------------------------------------------------------------------------------------
 # Independent reference: isochromat (Bloch) simulation with ideal crushers.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from t2quant.cli import main
-from t2quant.echoes import load_input
+from t2quant.io.echoes import load_input
 from t2quant.synth.dicom import write_mese_dicom
 
 TE = 12.0 * np.arange(1, 9)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2quant.groundtruth import disc_t2_errors, moderator_coverage, summarise_coverage
+from t2quant.validation.groundtruth import disc_t2_errors, moderator_coverage, summarise_coverage
 
 
 def test_disc_t2_errors_pair_discs_by_participant_session_level():

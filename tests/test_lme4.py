@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2quant.stats import load_config
-from t2quant.stats.config import CATALOGUE
-from t2quant.stats.mixed import add_design, fit_mixed
-from t2quant.stats.prepare import assign_subgroups
+from t2quant.group.stats import load_config
+from t2quant.group.stats.config import CATALOGUE
+from t2quant.group.stats.mixed import add_design, fit_mixed
+from t2quant.group.stats.prepare import assign_subgroups
 from t2quant.synth.table import simulate_disc_table
 
 R_SCRIPT = r"""

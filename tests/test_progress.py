@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-import t2quant.bidsapp as bidsapp
-from t2quant.bidsapp import Progress
+import t2quant.pipeline.participant as bidsapp
+from t2quant.pipeline.participant import Progress
 
 
 def _node(name: str, session: str = "ses_baseline_wf"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t2quant.provenance import resolve_bids_uri, to_bids_uris
+from t2quant.io.provenance import resolve_bids_uri, to_bids_uris
 
 
 def test_scratch_paths_become_bids_uris_or_file_names():

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from t2quant.relaxometry import Failure, estimate_noise_sigma, fit_t2, signal_mask
+from t2quant.relaxometry.epg import epg_mese_signal
 from t2quant.relaxometry.epgfit import EPGModel
-from t2quant.synth.epg import epg_mese_signal
 
 TE16 = 10.0 * np.arange(1, 17)
 

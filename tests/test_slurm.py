@@ -19,9 +19,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from t2quant.batch import graph_job_names, parse_queue
 from t2quant.cli import main
 from t2quant.io import read_tsv
+from t2quant.pipeline.slurm import graph_job_names, parse_queue
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_CLUSTER = REPO / "pipelines" / "slurm" / "local-cluster.sh"

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from t2quant.cli import main
-from t2quant.stats import DEFAULT, load_config, run_moderators
-from t2quant.stats.config import Moderator
-from t2quant.stats.mixed import Fit, wald_test
-from t2quant.stats.prepare import assign_subgroups, quartile_cuts, quartile_labels
+from t2quant.group.stats import DEFAULT, load_config, run_moderators
+from t2quant.group.stats.config import Moderator
+from t2quant.group.stats.mixed import Fit, wald_test
+from t2quant.group.stats.prepare import assign_subgroups, quartile_cuts, quartile_labels
 from t2quant.synth.table import simulate_disc_table, true_subgroup_effects
 
 

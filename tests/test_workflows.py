@@ -163,7 +163,7 @@ def test_group_report_renders_in_chromium(processed, tmp_path):
 
 
 def test_report_of_a_session_without_labels_says_so(processed, tmp_path):
-    from t2quant.report import write_participant_reports
+    from t2quant.reports.participant import write_participant_reports
 
     out = tmp_path / "out"
     shutil.copytree(processed / "out" / "sub-01" / "ses-baseline", out / "sub-01" / "ses-baseline")

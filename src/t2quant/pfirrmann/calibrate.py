@@ -20,8 +20,8 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from t2quant.agreement import exact_agreement, weighted_kappa, within_one
 from t2quant.pfirrmann.suggest import Thresholds, load_thresholds
+from t2quant.validation.agreement import exact_agreement, weighted_kappa, within_one
 
 __all__ = ["ORDINAL_FEATURES", "cross_validate", "fit_ordinal", "fit_thresholds"]
 

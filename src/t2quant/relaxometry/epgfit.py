@@ -2,7 +2,7 @@
 
 With refocusing angles below 180 degrees a CPMG train carries stimulated echoes, and a
 mono-exponential fit overestimates T2 (Lebel & Wilman 2010). The signal is modelled as
-``y = a * epg(T2, B1)`` with :func:`t2quant.synth.epg.epg_mese_signal` (refocusing angle
+``y = a * epg(T2, B1)`` with :func:`t2quant.relaxometry.epg.epg_mese_signal` (refocusing angle
 ``180 * B1`` degrees, fixed T1, echoes at ``n * esp``). The amplitude is linear and is
 projected out (variable projection), leaving two nonlinear parameters per voxel:
 
@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from t2quant.relaxometry._fast import parabola_shift, rowdot
-from t2quant.synth.epg import epg_mese_signal
+from t2quant.relaxometry.epg import epg_mese_signal
 
 __all__ = ["EPGModel", "EPGResult", "epg_echoes", "fit_epg"]
 

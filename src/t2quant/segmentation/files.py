@@ -63,7 +63,7 @@ def load_t2w_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, 
         if len(img.shape) == 3 or (len(img.shape) == 4 and img.shape[3] == 1):
             stem = bids_stem(inputs[0].name.removesuffix(".gz").removesuffix(".nii"))
             return np.asanyarray(img.dataobj), None, img.affine, stem, str(inputs[0])
-    from t2quant.echoes import load_input
+    from t2quant.io.echoes import load_input
 
     me = load_input(inputs, te_ms)
     return (

@@ -5,8 +5,8 @@ phantom), :func:`simulate_mese` / :func:`simulate_t2w` (acquisition) and the pre
 :mod:`t2quant.synth.protocol`.  Importing this package has no side effects.
 """
 
+from t2quant.relaxometry.epg import epg_mese_signal, epg_mese_signal_b1
 from t2quant.synth.acquisition import MESEAcquisition, simulate_mese, simulate_t2w
-from t2quant.synth.epg import epg_mese_signal, epg_mese_signal_b1
 from t2quant.synth.phantom import SpinePhantom, make_spine_phantom
 from t2quant.synth.protocol import CLINICAL, DEMO, PRESETS, Protocol
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from t2quant.synth.epg import epg_mese_signal
+from t2quant.relaxometry.epg import epg_mese_signal
 from t2quant.synth.phantom import SpinePhantom, smooth_field
 from t2quant.synth.protocol import Grid, Protocol
 

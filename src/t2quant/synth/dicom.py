@@ -1,7 +1,7 @@
 """Write a synthetic multi-echo spin-echo (MESE) series as classic DICOM MR images.
 
 One file per slice per echo, the way most scanners export a 2D MESE (T2-mapping) series,
-so that :func:`t2quant.dicom.load_dicom_echoes` and ``dcm2niix`` can be tested on files
+so that :func:`t2quant.io.dicom.load_dicom_echoes` and ``dcm2niix`` can be tested on files
 whose geometry and echo times are known exactly.
 
 Geometry: the array axes map onto DICOM as follows.  Array axis 0 runs along a DICOM row

@@ -121,11 +121,11 @@ def true_moderator_effects(
     table: pd.DataFrame, truth: pd.DataFrame, config
 ) -> dict[tuple[str, str, int], float]:
     """True net difference by (moderator, subgroup, week) for the rows the moderator stage
-    analyses (:func:`t2quant.stats.prepare.analysis_rows`), with its subgroup rules.
+    analyses (:func:`t2quant.group.stats.prepare.analysis_rows`), with its subgroup rules.
 
     Continuous moderators (a per-unit slope) have no entry.
     """
-    from t2quant.stats.prepare import analysis_rows, assign_subgroups
+    from t2quant.group.stats.prepare import analysis_rows, assign_subgroups
 
     rows, _ = analysis_rows(table, config.model)
     out = {("overall", "all", w): v for w, v in true_subgroup_effects(rows, truth).items()}

@@ -34,7 +34,7 @@ def segmentation_image(anat_dir: Path, reference: Path, out: Path) -> tuple[Path
         moved = resample_from_to(img, (ref.shape[:3], ref.affine), order=1)
         data = np.asarray(moved.dataobj, dtype=np.float32)
         return save_nifti(data, ref.affine, out), f"{t2w[0]} resampled onto the MESE grid"
-    from t2quant.echoes import load_bids_session
+    from t2quant.io.echoes import load_bids_session
     from t2quant.segmentation.files import mese_t2w_image
 
     me = load_bids_session(anat_dir)

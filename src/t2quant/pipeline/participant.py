@@ -180,7 +180,7 @@ def build_workflow(settings: ParticipantSettings):
     """The top workflow: one participant workflow per participant."""
     from nipype.pipeline import engine as pe
 
-    from t2quant.workflows import init_participant_wf
+    from t2quant.pipeline.workflows import init_participant_wf
 
     workflow = pe.Workflow(name="t2quant_wf")
     for label in participants_of(settings.bids_dir, settings.participant_labels):
@@ -252,7 +252,7 @@ def run_participant(settings: ParticipantSettings) -> list[Path]:
 
 
 def _wait_for_slurm_graph(work_dir: Path, expected: list[Path], progress: Progress) -> None:
-    from t2quant.batch import wait_for_graph
+    from t2quant.pipeline.slurm import wait_for_graph
 
     def finished(path: Path) -> None:
         progress.session_finished("/".join(path.parts[-4:-2]), count_work=True)
@@ -268,9 +268,9 @@ def _wait_for_slurm_graph(work_dir: Path, expected: list[Path], progress: Progre
 def run_group(settings: GroupSettings) -> dict[str, Path]:
     """The disc table, the moderator stage and (with manual grades or a synthetic study's
     ground truth) the grade agreement, into ``OUT_DIR/group``."""
-    from t2quant.disctable import disc_table_to_files
+    from t2quant.group.stats.files import stats_to_files
+    from t2quant.group.table import disc_table_to_files
     from t2quant.pfirrmann.manual import read_manual_grades
-    from t2quant.stats.files import stats_to_files
 
     out = Path(settings.output_dir)
     group = out / "group"
@@ -282,12 +282,12 @@ def run_group(settings: GroupSettings) -> dict[str, Path]:
     agreement = _agreement(settings, out, group)
     if agreement:
         paths["agreement"] = agreement
-    from t2quant.groundtruth import write_groundtruth_check
+    from t2quant.validation.groundtruth import write_groundtruth_check
 
     check = write_groundtruth_check(settings.bids_dir, out, group, config=settings.config)
     if check:
         paths["groundtruth_check"] = check
-    from t2quant.report import write_group_report
+    from t2quant.reports.participant import write_group_report
 
     paths["report"] = write_group_report(out)
     print(f"[t2quant] group level: {len(table)} disc rows -> {group}; report {paths['report']}")
@@ -296,7 +296,7 @@ def run_group(settings: GroupSettings) -> dict[str, Path]:
 
 def _agreement(settings: GroupSettings, out: Path, group: Path) -> Path | None:
     from t2quant.grading import write_true_grades
-    from t2quant.validate import validate_to_files
+    from t2quant.validation.validate import validate_to_files
 
     manual = settings.manual_grades
     truth = Path(settings.bids_dir) / "derivatives" / "groundtruth" / "discs.tsv"

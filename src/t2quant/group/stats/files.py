@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from t2quant import __version__
+from t2quant.group.stats.config import StatsConfig, load_config
+from t2quant.group.stats.moderators import ModeratorResults, run_moderators
+from t2quant.group.stats.plots import forest_plot
 from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
-from t2quant.stats.config import StatsConfig, load_config
-from t2quant.stats.moderators import ModeratorResults, run_moderators
-from t2quant.stats.plots import forest_plot
 
 __all__ = ["read_table", "stats_to_files", "summary_markdown"]
 

@@ -33,7 +33,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 
-from t2quant.stats.config import ModelSettings
+from t2quant.group.stats.config import ModelSettings
 
 __all__ = ["Fit", "add_design", "fit_mixed", "follow_up_weeks", "net_differences", "wald_test"]
 

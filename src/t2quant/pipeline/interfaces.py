@@ -79,14 +79,14 @@ class _FitT2Output(TraitedSpec):
 
 
 class FitT2(_ThreadLimited):
-    """Fit the T2 maps of one BIDS session (:func:`t2quant.t2maps.fit_to_files`)."""
+    """Fit the T2 maps of one BIDS session (:func:`t2quant.relaxometry.files.fit_to_files`)."""
 
     input_spec = _FitT2Input
     output_spec = _FitT2Output
 
     def _compute(self, runtime):
-        from t2quant.echoes import load_bids_session
-        from t2quant.t2maps import fit_to_files
+        from t2quant.io.echoes import load_bids_session
+        from t2quant.relaxometry.files import fit_to_files
 
         me = load_bids_session(self.inputs.anat_dir)
         _, paths = fit_to_files(
@@ -119,7 +119,7 @@ class SegmentationImage(_ThreadLimited):
     output_spec = _ImageOutput
 
     def _compute(self, runtime):
-        from t2quant.sessionimage import segmentation_image
+        from t2quant.segmentation.sessionimage import segmentation_image
 
         path, source = segmentation_image(
             Path(self.inputs.anat_dir), Path(self.inputs.reference),
@@ -212,7 +212,7 @@ class _SinkOutput(TraitedSpec):
 class DerivativesSink(SimpleInterface):
     """Copy files (and their .json sidecars) into the derivatives folder, each atomically.
 
-    Sidecars name their sources by BIDS URIs (:func:`t2quant.provenance.to_bids_uris`), never
+    Sidecars name their sources by BIDS URIs (:func:`t2quant.io.provenance.to_bids_uris`), never
     by paths in the work directory.
     """
 
@@ -253,14 +253,14 @@ class _ReportOutput(TraitedSpec):
 
 class ParticipantReport(_ThreadLimited):
     """The participant's self-contained HTML report
-    (:func:`t2quant.report.write_participant_reports`), written atomically to ``OUT/sub-X.html``.
+    (:func:`t2quant.reports.participant.write_participant_reports`), written atomically to ``OUT/sub-X.html``.
     """
 
     input_spec = _ReportInput
     output_spec = _ReportOutput
 
     def _compute(self, runtime):
-        from t2quant.report import write_participant_reports
+        from t2quant.reports.participant import write_participant_reports
 
         [path] = write_participant_reports(Path(self.inputs.output_dir), [self.inputs.participant])
         self._results["out_report"] = str(path)
@@ -269,7 +269,7 @@ class ParticipantReport(_ThreadLimited):
 
 def _sink_file(source: Path, target: Path, renamed: dict, datasets: dict) -> None:
     from t2quant.io import atomic_path, write_json
-    from t2quant.provenance import to_bids_uris
+    from t2quant.io.provenance import to_bids_uris
 
     if source.suffix == ".json":
         content = json.loads(source.read_text())

@@ -28,8 +28,8 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 from threadpoolctl import threadpool_limits
 
-from t2quant.stats.config import Moderator, StatsConfig
-from t2quant.stats.mixed import (
+from t2quant.group.stats.config import Moderator, StatsConfig
+from t2quant.group.stats.mixed import (
     Fit,
     add_design,
     fit_mixed,
@@ -37,7 +37,7 @@ from t2quant.stats.mixed import (
     net_differences,
     wald_test,
 )
-from t2quant.stats.prepare import analysis_rows, assign_subgroups, check_table, check_usable
+from t2quant.group.stats.prepare import analysis_rows, assign_subgroups, check_table, check_usable
 
 __all__ = ["MODERATOR_COLUMNS", "ModeratorResults", "run_moderators"]
 

@@ -2,7 +2,7 @@
 
 Every factory is ``init_<name>_wf(*, ..., name=...)`` with an ``inputnode`` and an
 ``outputnode``; every node is named after its variable. The nodes are the thin interfaces of
-:mod:`t2quant.interfaces`; the numeric work is in the cores of the earlier stages.
+:mod:`t2quant.pipeline.interfaces`; the numeric work is in the cores of the earlier stages.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from nipype.interfaces.utility import IdentityInterface, Merge
 from nipype.pipeline import engine as pe
 
-from t2quant.interfaces import (
+from t2quant.pipeline.interfaces import (
     DerivativesSink,
     DiscFeatures,
     FitT2,

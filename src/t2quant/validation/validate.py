@@ -12,12 +12,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from t2quant import agreement as ag
 from t2quant.features.files import entities, t2_in_ms
 from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.manual import read_manual_grades
 from t2quant.plotting import pyplot
+from t2quant.validation import agreement as ag
 
 __all__ = ["grade_agreement", "mask_agreement", "read_auto_grades", "validate_to_files"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from t2quant import __version__
-from t2quant.echoes import MultiEcho
 from t2quant.io import save_nifti, write_json
+from t2quant.io.echoes import MultiEcho
 from t2quant.relaxometry import FAILURE_DESCRIPTIONS, Failure, T2Fit
 
 __all__ = ["ESTIMATION", "map_paths", "write_t2_maps"]
@@ -103,7 +103,7 @@ def write_t2_maps(
 
 
 def _load_map(path: str | os.PathLike, me: MultiEcho, what: str) -> np.ndarray:
-    from t2quant.echoes import read_nifti
+    from t2quant.io.echoes import read_nifti
 
     data, affine = read_nifti(path)
     if data.ndim == 4 and data.shape[3] == 1:

@@ -190,7 +190,7 @@ def load_input(inputs, te_ms=None) -> MultiEcho:
             if te_ms is not None:
                 raise ValueError(f"{folder}: BIDS echo times come from the sidecars; drop --te")
             return load_bids_session(folder)
-        from t2quant.dicom import load_dicom_echoes
+        from t2quant.io.dicom import load_dicom_echoes
 
         dcm = load_dicom_echoes(folder)
         return MultiEcho(dcm.data, dcm.te_ms, dcm.affine, dcm.files, folder.name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from t2quant.stats.config import PFIRRMANN_CATEGORIES, ModelSettings, Moderator, StatsConfig
+from t2quant.group.stats.config import PFIRRMANN_CATEGORIES, ModelSettings, Moderator, StatsConfig
 
 __all__ = ["assign_subgroups", "check_table", "quartile_cuts", "quartile_labels"]
 

@@ -121,8 +121,8 @@ def _add_fit_parser(sub) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from t2quant.echoes import load_input
-    from t2quant.t2maps import fit_to_files
+    from t2quant.io.echoes import load_input
+    from t2quant.relaxometry.files import fit_to_files
 
     start = time.perf_counter()
     me = load_input(args.inputs, args.te)
@@ -283,7 +283,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from t2quant.validate import validate_to_files
+    from t2quant.validation.validate import validate_to_files
 
     result = validate_to_files(
         args.manual, args.auto, args.out, manual_masks=args.manual_masks,
@@ -338,7 +338,7 @@ def _add_group_parsers(sub) -> None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from t2quant.disctable import disc_table_to_files
+    from t2quant.group.table import disc_table_to_files
     from t2quant.pfirrmann.manual import read_manual_grades
 
     manual = read_manual_grades(args.manual_grades)[0] if args.manual_grades else None
@@ -349,7 +349,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from t2quant.stats.files import stats_to_files
+    from t2quant.group.stats.files import stats_to_files
 
     start = time.perf_counter()
     results, paths = stats_to_files(
@@ -451,7 +451,7 @@ def _cmd_synth_real(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from t2quant.demo import run_demo
+    from t2quant.cli.demo import run_demo
 
     run_demo(args.out, _settings(args), jobs=args.jobs, verbose=args.verbose)
     return 0
@@ -461,7 +461,7 @@ LEVELS_OF_ANALYSIS = ("participant", "group")
 
 
 def build_bidsapp_parser() -> argparse.ArgumentParser:
-    from t2quant.bidsapp import PLUGINS
+    from t2quant.pipeline.participant import PLUGINS
 
     parser = argparse.ArgumentParser(
         prog="t2quant",
@@ -551,7 +551,12 @@ _SUBCOMMANDS = (
 
 
 def _run_bidsapp(argv: Sequence[str]) -> int:
-    from t2quant.bidsapp import GroupSettings, ParticipantSettings, run_group, run_participant
+    from t2quant.pipeline.participant import (
+        GroupSettings,
+        ParticipantSettings,
+        run_group,
+        run_participant,
+    )
 
     args = build_bidsapp_parser().parse_args(argv)
     if args.analysis_level == "participant":

@@ -126,7 +126,7 @@ def write_groundtruth_check(
 ) -> Path | None:
     """``group/groundtruth_check.json`` (and ``groundtruth_moderators.tsv``) when
     ``bids_dir/derivatives/groundtruth`` exists; ``None`` otherwise."""
-    from t2quant.stats import load_config
+    from t2quant.group.stats import load_config
     from t2quant.synth.table import true_moderator_effects
 
     truth_dir = Path(bids_dir) / "derivatives" / "groundtruth"

@@ -210,7 +210,7 @@ def session_section(anat: Path) -> str:
 
 def _echoes(sidecar: Path) -> tuple[np.ndarray | None, np.ndarray]:
     """The raw echoes (canonical frame, last axis = echo) named in the T2 map's sidecar."""
-    from t2quant.provenance import resolve_bids_uri
+    from t2quant.io.provenance import resolve_bids_uri
 
     record = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     dataset = sidecar.parent.parent.parent.parent
