@@ -1,9 +1,10 @@
 """Assisted Pfirrmann grading on a synthetic study: agreement with the true grades and time.
 
-Writes a synthetic study (``--participants``, default 12, x 3 sessions), segments every
-session's T2w image, measures and grades its discs, and prints the agreement with the true
-grades (``t2quant.validation.validate``), the Dice of the automatic masks with the true ones, and the
-time the features and grades of one session take. Then cross-validated calibration.
+Writes a synthetic study (``--participants``, default 12, x 3 sessions), runs the participant
+level on it (T2 fit, segmentation, features and grades, as a user runs it), and prints the
+agreement with the true grades (``t2quant.validation.validate``), the Dice of the automatic
+masks with the true ones, and the time the features and grades of one session take (the
+``features`` node's run time). Then cross-validated calibration. Synthetic data only.
 
     .venv/bin/python bench/bench_grading.py [--participants N] [--seed S] [--keep DIR]
 """
@@ -18,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2quant.grading import grade_study, write_true_grades
-from t2quant.io import read_tsv, write_tsv
+from t2quant.features.files import read_feature_tables
+from t2quant.io import bids, read_tsv, write_tsv
 from t2quant.pfirrmann.files import calibrate_to_files
+from t2quant.pipeline.participant import ParticipantSettings, run_participant
 from t2quant.synth.writer import StudySettings, write_synthetic_study
+from t2quant.validation.groundtruth import write_true_grades
 from t2quant.validation.validate import validate_to_files
 
 
@@ -40,12 +43,14 @@ def run(root: Path, n: int, seed: int) -> None:
     write_synthetic_study(root / "bids", StudySettings(n_participants=n, seed=seed), jobs=2)
     print(f"study: {n} participants x 3 sessions written in {time.perf_counter() - start:.0f} s")
     start = time.perf_counter()
-    table, times = grade_study(root / "bids", root / "derivatives", jobs=2)
-    times = [t for t in times if np.isfinite(t)] or [float("nan")]
+    run_participant(ParticipantSettings(bids_dir=root / "bids", output_dir=root / "derivatives",
+                                        work_dir=root / "work", nprocs=2))  # fmt: skip
+    table = read_feature_tables(bids.find_feature_tables(root / "derivatives"))
+    times = _node_seconds(root / "work", "features")
     print(
-        f"segmented, measured and graded {len(times)} sessions in "
-        f"{time.perf_counter() - start:.0f} s (2 processes); features + grades per session: "
-        f"median {np.median(times):.2f} s, max {max(times):.2f} s"
+        f"participant level on {len(times)} sessions in {time.perf_counter() - start:.0f} s "
+        f"(MultiProc, 2 processes); features + grades per session: median "
+        f"{np.median(times):.2f} s, max {max(times):.2f} s"
     )
     truth_dir = root / "bids" / "derivatives" / "groundtruth"
     write_true_grades(root / "bids", root / "manual.tsv")
@@ -84,15 +89,21 @@ def run(root: Path, n: int, seed: int) -> None:
         )
 
 
-def true_masks(root: Path, truth_dir: Path) -> None:
-    """The same grading on the true disc masks: agreement of the grading alone."""
-    from t2quant.features.files import features_to_files
+def _node_seconds(work: Path, node: str) -> list[float]:
+    """Run times (s) of every node called ``node`` in the Nipype cache."""
+    from nipype.utils.filemanip import loadpkl
 
-    for t2w in sorted((root / "bids").glob("sub-*/ses-*/anat/*_T2w.nii.gz")):
-        stem = t2w.name.removesuffix("_T2w.nii.gz")
-        sub, ses = t2w.parent.parent.parent.name, t2w.parent.parent.name
-        labels = truth_dir / sub / ses / "anat" / f"{stem}_desc-discs_dseg.nii.gz"
-        features_to_files([t2w], labels, root / "true-masks" / sub / ses)
+    results = sorted(work.rglob(f"result_{node}.pklz"))
+    return [float(loadpkl(p).runtime.duration) for p in results] or [float("nan")]
+
+
+def true_masks(root: Path, truth_dir: Path) -> None:
+    """The same grading on the true disc masks (the participant level's --discs-from):
+    agreement of the grading alone."""
+    run_participant(ParticipantSettings(
+        bids_dir=root / "bids", output_dir=root / "true-masks", work_dir=root / "work-true",
+        nprocs=2, discs_from=truth_dir,
+    ))  # fmt: skip
     r = validate_to_files(root / "manual.tsv", _concat(root / "true-masks"), root / "val-true")
     print(
         f"on the true masks (grading alone): n = {r['n_discs']}, kappa_quadratic "

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from t2quant.group.stats import load_config, run_moderators
-from t2quant.synth.table import simulate_disc_table, true_moderator_effects
+from t2quant.synth.table import simulate_disc_table
+from t2quant.validation.groundtruth import true_moderator_effects
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "asteroid.toml"
 

@@ -109,16 +109,23 @@ def test_manual_grades_errors_name_the_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def graded_study(tmp_path_factory):
-    """A 3-participant synthetic study, segmented, measured and graded from its T2w images."""
-    from t2quant.grading import grade_study, write_true_grades
+    """A 3-participant synthetic study through the participant level (the T2 fit, the
+    segmentation, the features and grades of every session)."""
+    from t2quant.features.files import read_feature_tables
+    from t2quant.io import bids
+    from t2quant.pipeline.participant import ParticipantSettings, run_participant
     from t2quant.synth.writer import StudySettings, write_synthetic_study
+    from t2quant.validation.groundtruth import write_true_grades
 
     root = tmp_path_factory.mktemp("study")
     write_synthetic_study(root / "bids", StudySettings(n_participants=3, seed=5), jobs=2)
-    table, times = grade_study(root / "bids", root / "derivatives", jobs=2)
+    settings = ParticipantSettings(bids_dir=root / "bids", output_dir=root / "derivatives",
+                                   work_dir=root / "work", nprocs=2)  # fmt: skip
+    run_participant(settings)
+    table = read_feature_tables(bids.find_feature_tables(root / "derivatives"))
     write_true_grades(root / "bids", root / "manual.tsv")
     write_tsv(table, root / "auto.tsv")
-    return root, table, times
+    return root, table, settings
 
 
 @pytest.mark.slow
@@ -160,12 +167,16 @@ def test_synthetic_study_masks_dice_and_t2_icc(graded_study):
 
 @pytest.mark.slow
 def test_grading_a_study_again_resumes_with_the_same_table(graded_study):
-    from t2quant.grading import grade_study
+    from t2quant.features.files import read_feature_tables
+    from t2quant.io import bids
+    from t2quant.pipeline.participant import run_participant
 
-    root, _, times = graded_study
-    assert len(times) == 9 and np.isfinite(times).all()
-    again, times2 = grade_study(root / "bids", root / "derivatives")
-    assert np.isnan(times2).all()  # read back, not recomputed
+    root, _table, settings = graded_study
+    results = {p: p.stat().st_mtime_ns for p in (root / "work").rglob("result_features.pklz")}
+    assert len(results) == 9
+    run_participant(settings)
+    assert {p: p.stat().st_mtime_ns for p in results} == results  # read back, not recomputed
+    again = read_feature_tables(bids.find_feature_tables(root / "derivatives"))
     pd.testing.assert_frame_equal(
         again[["participant_id", "session", "level", "pfirrmann_suggested"]],
         read_tsv(root / "auto.tsv")[["participant_id", "session", "level", "pfirrmann_suggested"]],
@@ -206,7 +217,7 @@ def test_real_volume_discs_grade_1_or_2(tmp_path, shared_data):
 
 
 def test_segmentation_confidence_and_flags_follow_the_labels(tmp_path):
-    from t2quant.features.files import add_segmentation_qc
+    from t2quant.features.files import add_segmentation_qc, records_beside
 
     table = pd.DataFrame({"level": ["L4/L5", "L5/S1"], "pfirrmann_suggested": [2, 3]})
     labels = tmp_path / "sub-1_ses-a_dseg.nii.gz"
@@ -215,11 +226,11 @@ def test_segmentation_confidence_and_flags_follow_the_labels(tmp_path):
     (tmp_path / "sub-1_ses-a_discs.json").write_text(
         json.dumps({"Flags": ["level_uncertain", "no_sacrum"]})
     )
-    out = add_segmentation_qc(table, labels)
+    out = add_segmentation_qc(table, *records_beside(labels))
     assert out["segmentation_confidence"].tolist() == [0.9, 0.4]
     assert out["level_uncertain"].tolist() == [True, True]
     assert out["segmentation_flags"].tolist() == ["level_uncertain;no_sacrum"] * 2
-    manual = add_segmentation_qc(table, tmp_path / "manual_mask.nii.gz")
+    manual = add_segmentation_qc(table, *records_beside(tmp_path / "manual_mask.nii.gz"))
     assert manual["segmentation_confidence"].isna().all()
     assert not manual["level_uncertain"].any() and (manual["segmentation_flags"] == "").all()
 
@@ -253,8 +264,17 @@ def test_group_table_and_overall_model_from_the_graded_study(graded_study):
     assert pd.read_parquet(out / "discs.parquet").shape == table.shape
     columns = json.loads((out / "discs.json").read_text())["Columns"]
     assert columns["t2_mean_ms"] and columns["aggregated_pfirrmann_baseline"]
+    assert table["t2_mean_ms"].notna().sum() == table["qc_status"].eq("ok").sum()
     stats = ["stats", str(out / "discs.tsv"), "-o", str(out / "stats"), "--moderators", "none"]
-    assert main(stats) == 2  # no T2 maps were fitted in this study: said so, not a crash
+    assert main(stats) == 0
+    overall = read_tsv(out / "stats" / "moderators.tsv")
+    assert overall["timepoint_weeks"].tolist() == [6, 12]
+    assert overall["n_participants"].eq(3).all() and overall["se_ms"].gt(0).all()
     assert main([*stats, "--outcome", "nucleus_csf_ratio"]) == 0
     overall = read_tsv(out / "stats" / "moderators.tsv")
     assert overall["n_participants"].eq(3).all() and overall["se_ms"].gt(0).all()
+    # a table without the outcome column is refused in one line, not a crash
+    no_t2 = table.drop(columns=["t2_mean_ms"])
+    write_tsv(no_t2, out / "no_t2.tsv")
+    assert main(["stats", str(out / "no_t2.tsv"), "-o", str(out / "s2"), "--moderators",
+                 "none"]) == 2  # fmt: skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-import t2quant.pipeline.participant as bidsapp
-from t2quant.pipeline.participant import Progress
+import t2quant.pipeline.progress as bidsapp
+from t2quant.pipeline.progress import Progress
 
 
 def _node(name: str, session: str = "ses_baseline_wf"):
@@ -33,8 +33,36 @@ def test_progress_lines_and_eta(monkeypatch):
     ]
 
 
-def test_failed_nodes_are_named(monkeypatch):
+def test_failed_nodes_print_nothing_while_running(monkeypatch):
+    """A failure is reported once, at the end, by t2quant.pipeline.failures."""
     monkeypatch.setattr(bidsapp.time, "monotonic", lambda: 0.0)
     stream = io.StringIO()
     Progress(1, stream=stream)(_node("segment"), "exception")
-    assert stream.getvalue() == "[t2quant] failed: t2quant_wf.sub_01_wf.ses_baseline_wf.x.segment\n"
+    assert stream.getvalue() == ""
+
+
+def test_a_crash_file_is_one_line(tmp_path):
+    from t2quant.pipeline.failures import failures_since
+
+    crash = tmp_path / "crash-20261127-120000-root-fit_t2-abc.txt"
+    crash.write_text(
+        "Node: t2quant_wf.sub_01_wf.ses_wk06_wf.t2map_wf.fit_t2\n"
+        "Working directory: /w/t2quant_wf/sub_01_wf/ses_wk06_wf/t2map_wf/fit_t2\n\n"
+        "Node inputs:\n\nstem = sub-01_ses-wk06\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n'
+        "t2quant.errors.InputError: /b/anat: echo entities [1, 2, 4] are not 1..3; "
+        "an echo is missing\n"
+    )
+    [failure] = failures_since(tmp_path, since=0)
+    assert failure.line() == (
+        "sub-01/ses-wk06 fit_t2: /b/anat: echo entities [1, 2, 4] are not 1..3; an echo is "
+        f"missing (crash file: {crash})"
+    )
+    other = tmp_path / "crash-2-root-report-x.txt"
+    other.write_text(
+        "Node: t2quant_wf.sub_02_wf.report\n\nTraceback (most recent call last):\n"
+        "KeyError: 'level'\n"
+    )
+    lines = [f.line() for f in failures_since(tmp_path, since=0)]
+    assert f"sub-02 report: KeyError: 'level' (crash file: {other})" in lines

@@ -142,8 +142,11 @@ def test_slurm_graph_reports_a_failed_job(slurm, study, tmp_path, capsys):
     args = [str(broken), str(tmp_path / "out"), "participant", "--session-label", "baseline",
             "--work-dir", str(tmp_path / "work"), "--plugin", "SLURMGraph"]  # fmt: skip
     assert main(args) == 1
-    err = capsys.readouterr().err
-    assert "SLURMGraph" in err and "crash files: " in err and "fit_t2" in err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # one line: the session, the node, the message, the crash file
+    assert err[0].startswith("t2quant: failed: sub-01/ses-baseline fit_t2: ")
+    assert "cannot read as NIfTI" in err[0] and "(crash file: " in err[0]
+    assert Path(err[0].rsplit("(crash file: ", 1)[1].rstrip(")")).is_file()
 
 
 def _wait_gone(job_ids: list[str], timeout_s: float = 900) -> None:

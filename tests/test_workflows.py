@@ -163,7 +163,7 @@ def test_group_report_renders_in_chromium(processed, tmp_path):
 
 
 def test_report_of_a_session_without_labels_says_so(processed, tmp_path):
-    from t2quant.reports.participant import write_participant_reports
+    from t2quant.reports.participant import write_participant_report
 
     out = tmp_path / "out"
     shutil.copytree(processed / "out" / "sub-01" / "ses-baseline", out / "sub-01" / "ses-baseline")
@@ -171,7 +171,8 @@ def test_report_of_a_session_without_labels_says_so(processed, tmp_path):
     dseg = out / "sub-01/ses-baseline/anat/sub-01_ses-baseline_dseg.nii.gz"
     img = nib.load(dseg)
     nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine, img.header), dseg)
-    [report] = write_participant_reports(out, ["01"])
+    files = sorted((out / "sub-01" / "ses-baseline" / "anat").iterdir())
+    report = write_participant_report(out / "sub-01.html", "01", files)
     text = report.read_text()
     assert "No disc was labelled in this session" in text and "No disc to show." in text
     assert text.count("data:image/png;base64") == 2  # the T2 map and the B1/R2 maps

@@ -21,12 +21,8 @@ def run_demo(
     out: str | Path, settings: StudySettings, *, jobs: int = 1, verbose: bool = False
 ) -> Path:
     """Run the demo into ``out``; returns the derivatives folder."""
-    from t2quant.pipeline.participant import (
-        GroupSettings,
-        ParticipantSettings,
-        run_group,
-        run_participant,
-    )
+    from t2quant.pipeline.group import GroupSettings, run_group
+    from t2quant.pipeline.participant import ParticipantSettings, run_participant
 
     out = Path(out)
     bids, derivatives = out / "bids", out / "derivatives" / "t2quant"

@@ -1,600 +1,82 @@
-"""The ``t2quant`` command line."""
+"""``t2quant``: dispatch to a subcommand or to the BIDS-Apps form.
+
+The first positional argument decides: a subcommand name (``fit``, ``segment``, ...) runs that
+subcommand; anything else is the BIDS-Apps form ``BIDS_DIR OUT_DIR {participant,group}``,
+whose options may come before or after it. Option values are skipped by their declared
+arity, so ``t2quant --work-dir W BIDS OUT participant`` is the BIDS-Apps form.
+
+Only :class:`t2quant.errors.InputError` becomes a one-line ``error:`` and exit code 2; a
+failed pipeline node is one line per failure and exit code 1; anything else is a bug and
+keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from t2quant import __version__
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="t2quant",
-        description="Lumbar intervertebral-disc T2 from multi-echo spin-echo MRI. Also runs as "
-        "a BIDS App: t2quant BIDS_DIR OUT_DIR {participant,group} [options] (see "
-        "t2quant BIDS_DIR OUT_DIR participant --help).",
-    )
-    parser.add_argument("--version", action="version", version=f"t2quant {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("synth-study", help="write a synthetic BIDS study with ground truth")
-    p.add_argument("out", type=Path, help="output BIDS folder")
-    _study_options(p)
-    p.set_defaults(func=_cmd_synth_study)
-
-    p = sub.add_parser(
-        "synth-real", help="simulate a MESE session on a real T2w volume with manual disc masks"
-    )
-    p.add_argument("t2w", type=Path, help="sagittal T2-weighted NIfTI")
-    p.add_argument(
-        "discs",
-        type=Path,
-        help="manual disc labels on the same grid "
-        "(1 = L5/S1, 2 = L4/L5, ... counting up from the sacrum)",
-    )
-    p.add_argument("-o", "--out", type=Path, required=True, help="output BIDS folder")
-    p.add_argument(
-        "--orientation",
-        required=True,
-        metavar="AXCODES",
-        help="nibabel axis codes of the arrays, e.g. IPR (axis 0 toward inferior, "
-        "1 toward posterior, 2 toward right); the file affine is not trusted",
-    )
-    p.add_argument("--n-echoes", type=_positive_int, default=12)
-    p.add_argument("--esp-ms", type=float, default=10.0, help="echo spacing in ms (default 10)")
-    p.add_argument("--snr", type=float, default=80.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_synth_real)
-
-    _add_fit_parser(sub)
-    _add_segment_parser(sub)
-    _add_grading_parsers(sub)
-    _add_group_parsers(sub)
-
-    p = sub.add_parser(
-        "demo",
-        help="the built-in synthetic study through the participant and group levels",
-        description="Write the synthetic study to OUT_DIR/bids, run the participant level "
-        "(MultiProc, --jobs processes) and the group level into OUT_DIR/derivatives/t2quant, "
-        "and check the results against the study's ground truth "
-        "(group/groundtruth_check.json). A rerun reuses the study and the Nipype cache "
-        "in OUT_DIR/work.",
-    )
-    p.add_argument(
-        "out", type=Path, nargs="?", default=Path("demo-output"),
-        help="output folder (default: demo-output)",
-    )  # fmt: skip
-    _study_options(p)
-    p.add_argument("--verbose", action="store_true", help="Nipype's own log instead of progress")
-    p.set_defaults(func=_cmd_demo)
-    return parser
-
-
-def _add_fit_parser(sub) -> None:
-    from t2quant.relaxometry.fit import METHODS
-
-    p = sub.add_parser(
-        "fit",
-        help="fit T2 maps to multi-echo spin-echo data",
-        description="Fit T2 maps. INPUT is a BIDS session folder (*_echo-N_MESE.nii.gz with "
-        "EchoTime in the sidecars), a DICOM series folder, one 4D NIfTI (with --te), or one "
-        "NIfTI per echo (echo times from sidecars or --te). Maps are written on the source "
-        "grid: T2 in s (BIDS T2map) and ms, S0, B1, R-squared, RMSE, T2 standard error and "
-        "failure codes, each with a JSON sidecar.",
-    )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times in ms")
-    p.add_argument("--method", choices=METHODS, default="epg", help="fit method (default epg)")
-    mask = p.add_mutually_exclusive_group()
-    mask.add_argument("--mask", type=Path, help="NIfTI mask on the echo grid (non-zero = fit)")
-    mask.add_argument(
-        "--no-mask", action="store_true", help="fit every voxel (default: Otsu on log echo 1)"
-    )
-    p.add_argument("--b1-map", type=Path, help="fixed B1 map (fraction of 180 deg) for epg")
-    p.add_argument(
-        "--noise-sigma",
-        default=None,
-        help="noise SD in signal units, or 'background' to estimate it outside the mask "
-        "(needed by rician; sets the noise floor of loglinear)",
-    )
-    p.add_argument("--skip-first-echo", action="store_true", help="leave echo 1 out of the fit")
-    p.add_argument("--t1-ms", type=float, default=1000.0, help="T1 for epg in ms (default 1000)")
-    p.add_argument("--t2-max-ms", type=float, help="longest plausible T2 (default 5 x last TE)")
-    p.add_argument(
-        "--nthreads", type=_positive_int, default=os.cpu_count() or 1, help="threads (default: all)"
-    )
-    p.set_defaults(func=_cmd_fit)
-
-
-def _cmd_fit(args: argparse.Namespace) -> int:
-    from t2quant.io.echoes import load_input
-    from t2quant.relaxometry.files import fit_to_files
-
-    start = time.perf_counter()
-    me = load_input(args.inputs, args.te)
-    sigma = args.noise_sigma
-    if sigma is not None and sigma != "background":
-        sigma = float(sigma)
-    fit, paths = fit_to_files(
-        me, args.out, method=args.method, mask=args.mask, use_mask=not args.no_mask,
-        b1_map=args.b1_map, noise_sigma=sigma, n_threads=args.nthreads,
-        skip_first_echo=args.skip_first_echo, t1_ms=args.t1_ms, t2_max_ms=args.t2_max_ms,
-    )  # fmt: skip
-    counts = fit.failure_counts()
-    fitted = int((fit.failure != 1).sum())
-    print(
-        f"{me.stem}: {args.method} fit of {fitted} voxels x {me.te_ms.size} echoes in "
-        f"{time.perf_counter() - start:.1f} s; outcomes {counts}; T2 map {paths['t2_s']}"
-    )
-    return 0
-
-
-def _add_segment_parser(sub) -> None:
-    p = sub.add_parser(
-        "segment",
-        help="segment and name the lumbar discs (T11/T12..L5/S1) on a sagittal image",
-        description="Segment every whole disc (nucleus and annulus) on a sagittal T2-weighted "
-        "image and name its level, counting up from the sacrum. IMAGE is a 3D NIfTI (a T2w "
-        "FSE), or multi-echo data (a 4D NIfTI, a BIDS session folder, per-echo NIfTIs), from "
-        "which the mean of the echoes at 60-120 ms is segmented (the canal is found on a "
-        "fluid image: late echoes squared over early ones). Writes <stem>_dseg.nii.gz, "
-        "<stem>_dseg.tsv (BIDS lookup), <stem>_discs.tsv (+ .json with warnings and flags) "
-        "and <stem>_qc.png. With --labels-from the disc mask comes from another tool or a "
-        "person instead, mapped to the same labels.",
-    )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument(
-        "--orientation",
-        help="nibabel axis codes overriding the affine, the direction each array axis points "
-        "as its index grows (e.g. IPR), for files whose affine is wrong",
-    )
-    p.add_argument(
-        "--labels-from",
-        nargs=2,
-        metavar=("SCHEME", "MASK"),
-        help="import MASK instead of segmenting; SCHEME is spineps, totalspineseg, spider, "
-        "project (t2quant labels, e.g. a corrected mask) or a .tsv with columns label, level",
-    )
-    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times of a 4D input")
-    p.set_defaults(func=_cmd_segment)
-
-
-def _cmd_segment(args: argparse.Namespace) -> int:
-    from t2quant.segmentation.files import segment_to_files
-
-    start = time.perf_counter()
-    seg, paths = segment_to_files(
-        args.inputs, args.out, orientation=args.orientation, labels_from=args.labels_from,
-        te_ms=args.te,
-    )  # fmt: skip
-    found = [r.level for r in seg.records if r.found]
-    print(
-        f"{paths['dseg'].name}: {len(found)} of 7 levels ({', '.join(found) or 'none'}) in "
-        f"{time.perf_counter() - start:.1f} s; flags: {', '.join(seg.flags) or 'none'}"
-    )
-    for warning in seg.warnings:
-        print(f"  warning: {warning}")
-    return 0
-
-
-def _add_grading_parsers(sub) -> None:
-    p = sub.add_parser(
-        "features",
-        help="measure every labelled disc and suggest its Pfirrmann grade",
-        description="Measure each labelled disc of one session (T2 statistics with and "
-        "without the one-voxel outline, volume, heights, disc height index, bulge index, "
-        "nucleus and annulus T2 and signal, nucleus/CSF ratio, two-peak mixture separation, "
-        "homogeneity, horizontal band) and suggest a Pfirrmann grade with the criteria that "
-        "decided it. IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
-        "segment). Writes <stem>_discfeatures.tsv and a JSON data dictionary.",
-    )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--labels", type=Path, required=True, help="disc labels (a _dseg) on the grid")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--t2map", type=Path, help="T2 map on the same grid: _T2ms (ms) or _T2map (s)")
-    p.add_argument("--orientation", help="axis codes overriding the affine (e.g. IPR)")
-    p.add_argument("--thresholds", type=Path, help="Pfirrmann thresholds JSON (from calibrate)")
-    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times of a 4D input")
-    p.set_defaults(func=_cmd_features)
-
-    p = sub.add_parser(
-        "calibrate",
-        help="fit the Pfirrmann assistant to a lab's manual grades (cross-validated)",
-        description="Fit the Pfirrmann thresholds, and an ordinal (proportional-odds) model, "
-        "to manual grades, and report agreement cross-validated over participants. Writes "
-        "calibration.json, pfirrmann_thresholds.json (for features --thresholds) and "
-        "cv_predictions.tsv.",
-    )
-    p.add_argument("--manual", type=Path, required=True, help="manual grades TSV or SPIDER CSV")
-    p.add_argument(
-        "--features", type=Path, nargs="+", required=True,
-        help="feature tables (*_discfeatures.tsv) or folders holding them",
-    )  # fmt: skip
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--folds", type=_positive_int, default=5)
-    p.set_defaults(func=_cmd_calibrate)
-
-    p = sub.add_parser(
-        "validate",
-        help="agreement of automatic grades (and masks) with manual ones",
-        description="Compare automatic Pfirrmann grades with manual ones: kappa (quadratic, "
-        "linear), exact and within-one agreement, Lin's concordance of the aggregated score. "
-        "With masks, Dice per level; with T2 maps (*_T2ms.nii.gz, searched under --t2-maps "
-        "or the automatic masks' folder), ICC(2,1) and Bland-Altman of mean disc T2 from the "
-        "two masks. Masks are matched by their sub-/ses- entities and use t2quant labels.",
-    )
-    p.add_argument("--manual", type=Path, required=True, help="manual grades TSV or SPIDER CSV")
-    p.add_argument("--auto", type=Path, required=True, help="feature table or grades TSV")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--manual-masks", type=Path, help="folder of manual *_dseg.nii.gz")
-    p.add_argument("--auto-masks", type=Path, help="folder of automatic *_dseg.nii.gz")
-    p.add_argument("--t2-maps", type=Path, help="folder of *_T2ms.nii.gz maps")
-    p.add_argument("--manual-pattern", default="*_dseg.nii*", help="manual mask file pattern")
-    p.add_argument("--auto-pattern", default="*_dseg.nii*", help="automatic mask file pattern")
-    p.set_defaults(func=_cmd_validate)
-
-
-def _cmd_features(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from t2quant.features.files import features_to_files
-
-    start = time.perf_counter()
-    table, paths = features_to_files(
-        args.inputs, args.labels, args.out, t2map=args.t2map, orientation=args.orientation,
-        te_ms=args.te, thresholds=args.thresholds,
-    )  # fmt: skip
-    print(f"{paths['features']}: {time.perf_counter() - start:.1f} s")
-    for row in table.itertuples():
-        grade = "-" if pd.isna(row.pfirrmann_suggested) else int(row.pfirrmann_suggested)
-        conf, why = row.pfirrmann_confidence, row.pfirrmann_criteria
-        print(f"  {row.level:8s} grade {grade} ({conf:.2f}): {why}")
-    return 0
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from t2quant.pfirrmann.files import calibrate_to_files
-
-    result = calibrate_to_files(args.manual, args.features, args.out, folds=args.folds)
-    for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
-        r = result[name]
-        print(
-            f"{name}: kappa_quadratic {r['kappa_quadratic']:.3f}, "
-            f"exact {r['exact_agreement']:.3f}, within one {r['within_one']:.3f} "
-            f"(n = {r['n_discs']})"
-        )
-    print(f"-> {args.out / 'calibration.json'}")
-    return 0
-
-
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from t2quant.validation.validate import validate_to_files
-
-    result = validate_to_files(
-        args.manual, args.auto, args.out, manual_masks=args.manual_masks,
-        auto_masks=args.auto_masks, t2_maps=args.t2_maps, manual_pattern=args.manual_pattern,
-        auto_pattern=args.auto_pattern,
-    )  # fmt: skip
-    print(
-        f"{result['n_discs']} discs: kappa_quadratic {result['kappa_quadratic']:.3f}, "
-        f"kappa_linear {result['kappa_linear']:.3f}, exact {result['exact_agreement']:.3f}, "
-        f"within one {result['within_one']:.3f}, ccc_aggregated {result['ccc_aggregated']:.3f}"
-    )
-    if "dice_median" in result:
-        print(f"masks: median Dice {result['dice_median']:.3f}")
-    print(f"-> {args.out / 'agreement.json'}")
-    return 0
-
-
-def _add_group_parsers(sub) -> None:
-    p = sub.add_parser(
-        "table",
-        help="build the disc-level table (discs.tsv/.parquet/.json) of a processed study",
-        description="One row per participant x session x level: the disc features and "
-        "grades of every session under DERIVATIVES, the session's week (sessions.tsv or "
-        "the label), the arm and covariates from participants.tsv, manual grades when "
-        "given. A disc without a measurement keeps its row with a qc_reason.",
-    )
-    p.add_argument("bids", type=Path, metavar="BIDS_DIR")
-    p.add_argument("derivatives", type=Path, metavar="DERIVATIVES", help="t2quant derivatives")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--manual-grades", type=Path, help="manual Pfirrmann grades TSV or SPIDER CSV")
-    p.set_defaults(func=_cmd_table)
-
-    p = sub.add_parser(
-        "stats",
-        help="mixed-model moderator analysis of a disc table",
-        description="Fit the disc-level linear mixed model with crossed random effects for "
-        "participant, level and disc (lme4: t2 ~ factor(week) * group + (1|participant) + "
-        "(1|level) + (1|participant:level)) overall and within every moderator subgroup; "
-        "report the between-group net difference in T2 change at each follow-up week, the "
-        "interaction tests, forest plots and a markdown summary.",
-    )
-    p.add_argument("table", type=Path, metavar="TABLE", help="discs.tsv (or .csv, .parquet)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--config", type=Path, help="stats configuration TOML (pipelines/asteroid.toml)")
-    p.add_argument(
-        "--moderators", nargs="+", metavar="NAME",
-        help="moderators to run instead of the configuration's; 'none' for the overall model",
-    )  # fmt: skip
-    p.add_argument("--outcome", help="outcome column instead of the configuration's (t2_mean_ms)")
-    p.add_argument("--jobs", type=_positive_int, default=1, help="processes (default 1)")
-    p.set_defaults(func=_cmd_stats)
-
-
-def _cmd_table(args: argparse.Namespace) -> int:
-    from t2quant.group.table import disc_table_to_files
-    from t2quant.pfirrmann.manual import read_manual_grades
-
-    manual = read_manual_grades(args.manual_grades)[0] if args.manual_grades else None
-    table, paths = disc_table_to_files(args.bids, args.derivatives, args.out, manual=manual)
-    failed = int((table["qc_status"] == "failed").sum())
-    print(f"{len(table)} disc rows ({failed} without a measurement) -> {paths['tsv']}")
-    return 0
-
-
-def _cmd_stats(args: argparse.Namespace) -> int:
-    from t2quant.group.stats.files import stats_to_files
-
-    start = time.perf_counter()
-    results, paths = stats_to_files(
-        args.table, args.out, config=args.config, moderators=args.moderators, jobs=args.jobs,
-        outcome=args.outcome,
-    )  # fmt: skip
-    for row in results.moderators[results.moderators["moderator"] == "overall"].itertuples():
-        print(
-            f"overall, week {row.timepoint_weeks}: {row.estimate_ms:.2f} ms "
-            f"[{row.ci_low_ms:.2f}, {row.ci_high_ms:.2f}], p = {row.p_value:.3g}"
-        )
-    n = len(results.moderators)
-    problems = int((results.moderators["warning"].fillna("") != "").sum())
-    print(
-        f"{n} rows ({problems} with warnings) in {time.perf_counter() - start:.1f} s "
-        f"-> {paths['moderators']}"
-    )
-    return 0
-
-
-def _study_options(p: argparse.ArgumentParser) -> None:
-    from t2quant.synth.protocol import PRESETS
-
-    p.add_argument(
-        "--participants",
-        type=_positive_int,
-        default=40,
-        help="number of participants, split evenly into run and control (default 40)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="study seed (default 0)")
-    p.add_argument(
-        "--protocol",
-        choices=sorted(PRESETS),
-        default="demo",
-        help="acquisition preset: demo = 1.2 mm in plane, 9 slices, 10 echoes; "
-        "clinical = 0.8 mm, 13 slices, 12 echoes (default demo)",
-    )
-    p.add_argument(
-        "--snr",
-        type=float,
-        default=80.0,
-        help="signal-to-noise ratio of water at TE=0 (default 80)",
-    )
-    p.add_argument(
-        "--jobs", type=_positive_int, default=1, help="parallel worker processes (default 1)"
-    )
-
-
-def _settings(args: argparse.Namespace):
-    from t2quant.synth.protocol import PRESETS
-    from t2quant.synth.writer import StudySettings
-
-    if args.participants < 2:
-        raise SystemExit("t2quant: error: --participants must be at least 2")
-    return StudySettings(
-        n_participants=args.participants,
-        seed=args.seed,
-        protocol=PRESETS[args.protocol],
-        snr=args.snr,
-    )
-
-
-def _cmd_synth_study(args: argparse.Namespace) -> int:
-    from t2quant.synth.writer import write_synthetic_study
-
-    start = time.perf_counter()
-    discs = write_synthetic_study(args.out, _settings(args), jobs=args.jobs)
-    n_sessions = discs.groupby(["participant_id", "session"]).ngroups
-    print(
-        f"wrote {n_sessions} sessions of {args.participants} participants to {args.out} "
-        f"in {time.perf_counter() - start:.1f} s"
-    )
-    return 0
-
-
-def _cmd_synth_real(args: argparse.Namespace) -> int:
-    from t2quant.synth.protocol import Protocol
-    from t2quant.synth.writer import write_real_anatomy_session
-
-    for path in (args.t2w, args.discs):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-    protocol = Protocol(n_echoes=args.n_echoes, esp_ms=args.esp_ms)
-    table = write_real_anatomy_session(
-        args.out,
-        args.t2w,
-        args.discs,
-        axcodes=args.orientation,
-        protocol=protocol,
-        snr=args.snr,
-        seed=args.seed,
-    )
-    found = table.dropna(subset=["t2_true_ms"])
-    print(
-        f"wrote a simulated MESE session to {args.out}; true whole-disc T2 (ms): "
-        + ", ".join(f"{r.level} {r.t2_true_ms:.1f}" for r in found.itertuples())
-    )
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from t2quant.cli.demo import run_demo
-
-    run_demo(args.out, _settings(args), jobs=args.jobs, verbose=args.verbose)
-    return 0
-
-
-LEVELS_OF_ANALYSIS = ("participant", "group")
-
-
-def build_bidsapp_parser() -> argparse.ArgumentParser:
-    from t2quant.pipeline.participant import PLUGINS
-
-    parser = argparse.ArgumentParser(
-        prog="t2quant",
-        description="BIDS-Apps form. participant: fit T2 maps, segment, measure and grade the "
-        "discs of every session (Nipype workflows) into OUT_DIR/sub-X/ses-Y/anat, with an "
-        "HTML report per participant. group: the disc table, the moderator stage and, given "
-        "manual grades (or a synthetic study's ground truth), their agreement, into "
-        "OUT_DIR/group, with OUT_DIR/group.html.",
-    )
-    parser.add_argument("bids_dir", type=Path, metavar="BIDS_DIR")
-    parser.add_argument("output_dir", type=Path, metavar="OUT_DIR")
-    parser.add_argument("analysis_level", choices=LEVELS_OF_ANALYSIS)
-    parser.add_argument("--participant-label", nargs="+", default=[], metavar="LABEL")
-    parser.add_argument("--session-label", nargs="+", default=[], metavar="LABEL")
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        help="Nipype work/cache folder (default OUT_DIR/../work); a rerun resumes from it",
-    )
-    parser.add_argument("--plugin", choices=PLUGINS, default="MultiProc")
-    parser.add_argument(
-        "--plugin-args",
-        type=json.loads,
-        default=None,
-        metavar="JSON",
-        help='Nipype plugin_args, e.g. \'{"sbatch_args": "-p debug"}\'',
-    )
-    parser.add_argument(
-        "--nprocs",
-        type=_positive_int,
-        default=2,
-        help="processes (MultiProc), jobs in the queue (batch plugins)",
-    )
-    parser.add_argument(
-        "--omp-nthreads",
-        type=_positive_int,
-        default=1,
-        help="threads for each T2 fit (default 1; at most --nprocs under MultiProc; with a "
-        "batch plugin also ask the scheduler for them, e.g. sbatch_args '-c N')",
-    )
-    parser.add_argument(
-        "--t2-method",
-        default="epg",
-        choices=["epg", "loglinear", "monoexp", "monoexp_offset", "rician"],
-    )
-    parser.add_argument(
-        "--discs-from",
-        type=Path,
-        metavar="DIR",
-        help="take each session's disc mask (sub-X_ses-Y*_dseg.nii*) from DIR "
-        "instead of segmenting",
-    )
-    parser.add_argument(
-        "--discs-scheme",
-        default="project",
-        help="label scheme of --discs-from masks: project, spineps, spider, "
-        "totalspineseg, or a .tsv mapping",
-    )
-    parser.add_argument("--thresholds", type=Path, help="Pfirrmann thresholds (calibrate)")
-    parser.add_argument("--config", type=Path, help="group: stats configuration TOML")
-    parser.add_argument("--manual-grades", type=Path, help="group: manual Pfirrmann grades")
-    parser.add_argument("--verbose", action="store_true", help="show Nipype's own log")
-    return parser
-
-
-def _is_bidsapp(argv: Sequence[str]) -> bool:
-    positional = [a for a in argv if not a.startswith("-")]
-    return (
-        len(positional) >= 3
-        and positional[2] in LEVELS_OF_ANALYSIS
-        and not any(positional[0] == c for c in _SUBCOMMANDS)
-    )
-
-
-_SUBCOMMANDS = (
-    "synth-study",
-    "synth-real",
-    "fit",
-    "segment",
-    "features",
-    "calibrate",
-    "validate",
-    "table",
-    "stats",
-    "demo",
-)
-
-
-def _run_bidsapp(argv: Sequence[str]) -> int:
-    from t2quant.pipeline.participant import (
-        GroupSettings,
-        ParticipantSettings,
-        run_group,
-        run_participant,
-    )
-
-    args = build_bidsapp_parser().parse_args(argv)
-    if args.analysis_level == "participant":
-        run_participant(ParticipantSettings(
-            bids_dir=args.bids_dir, output_dir=args.output_dir,
-            participant_labels=tuple(args.participant_label),
-            session_labels=tuple(args.session_label), work_dir=args.work_dir,
-            plugin=args.plugin, plugin_args=args.plugin_args, nprocs=args.nprocs,
-            omp_nthreads=args.omp_nthreads,
-            t2_method=args.t2_method, discs_from=args.discs_from,
-            discs_scheme=args.discs_scheme, thresholds=args.thresholds, verbose=args.verbose,
-        ))  # fmt: skip
-    else:
-        run_group(GroupSettings(bids_dir=args.bids_dir, output_dir=args.output_dir,
-                                config=args.config, manual_grades=args.manual_grades,
-                                nprocs=args.nprocs))  # fmt: skip
-    return 0
+from t2quant.errors import InputError
+
+__all__ = ["SUBCOMMANDS", "main"]
+
+SUBCOMMANDS = (
+    "synth-study", "synth-real", "fit", "segment", "features", "calibrate", "validate",
+    "table", "stats", "demo",
+)  # fmt: skip
+
+
+def first_positional(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | None:
+    """The first argument that is not an option or an option's value (by ``parser``'s
+    option arities), or ``None``."""
+    actions = parser._option_string_actions
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not token.startswith("-") or token == "-":
+            return token
+        name = token.split("=", 1)[0]
+        action = actions.get(name)
+        if action is None or "=" in token:
+            i += 1
+            continue
+        nargs = action.nargs
+        if nargs == 0 or isinstance(action, argparse._StoreConstAction | argparse._VersionAction):
+            i += 1
+        elif nargs in (None, "?"):
+            i += 2
+        elif isinstance(nargs, int):
+            i += 1 + nargs
+        else:  # "+" or "*": values run to the next option
+            i += 1
+            while i < len(argv) and not argv[i].startswith("-"):
+                i += 1
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console entry point; returns the exit code."""
+    from t2quant.cli.bidsapp import build_bidsapp_parser, run_bidsapp
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _is_bidsapp(argv):
-        try:
-            return _run_bidsapp(argv)
-        except (ValueError, FileExistsError, FileNotFoundError) as exc:
-            print(f"t2quant: error: {exc}", file=sys.stderr)
-            return 2
-        except (RuntimeError, TimeoutError) as exc:  # a node or a batch job failed
-            print(f"t2quant: failed: {exc}", file=sys.stderr)
-            return 1
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    first = first_positional(argv, build_bidsapp_parser())
     try:
-        return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        print(f"t2quant {args.command}: error: {exc}", file=sys.stderr)
+        if first is not None and first not in SUBCOMMANDS:
+            return run_bidsapp(argv)
+        return _run_subcommand(argv)
+    except InputError as exc:
+        print(f"t2quant: error: {exc}", file=sys.stderr)
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _run_subcommand(argv: list[str]) -> int:
+    from t2quant.cli.parser import build_parser
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"t2quant {args.command}: error: {exc}", file=sys.stderr)
+        return 2

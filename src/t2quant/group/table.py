@@ -17,8 +17,12 @@ import numpy as np
 import pandas as pd
 
 from t2quant import __version__
-from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
+from t2quant.errors import InputError
+from t2quant.features.core import FEATURE_COLUMNS
+from t2quant.features.files import SEGMENTATION_COLUMNS, read_feature_tables
+from t2quant.io import atomic_path, bids, read_tsv, write_json, write_tsv
 from t2quant.levels import LEVEL_INDEX, LEVELS
+from t2quant.pfirrmann.files import GRADE_COLUMNS
 
 __all__ = [
     "COVARIATES",
@@ -30,15 +34,8 @@ __all__ = [
     "study_sessions",
 ]
 
-COVARIATES: dict[str, str] = {
-    "sex": "participants.tsv: sex (F/M)",
-    "bmi": "participants.tsv: body-mass index (kg/m2)",
-    "running_volume_km": "participants.tsv: cumulative running volume weeks 0-12 (km); "
-    "runners only",
-    "running_volume_6_12_km": "participants.tsv: cumulative running volume weeks 6-12 (km)",
-    "mean_speed_kmh": "participants.tsv: mean running speed (km/h)",
-    "dominant_surface": "participants.tsv: dominant running surface",
-}
+COVARIATES: dict[str, str] = bids.PARTICIPANT_COVARIATES
+"""The covariates the table carries from ``participants.tsv``."""
 TABLE_COLUMNS: dict[str, str] = {
     "participant_id": "BIDS participant",
     "session": "BIDS session label (no ses- prefix)",
@@ -57,7 +54,6 @@ TABLE_COLUMNS: dict[str, str] = {
     "qc_reason": "why a disc was not measured",
 }
 KEYS = ["participant_id", "session", "level"]
-FEATURE_GLOB = "sub-*/ses-*/anat/*_discfeatures.tsv"
 
 
 def session_weeks(label: str, sessions_tsv: pd.DataFrame | None = None) -> int:
@@ -75,7 +71,7 @@ def session_weeks(label: str, sessions_tsv: pd.DataFrame | None = None) -> int:
     match = re.fullmatch(r"(?:wk|week|w)0*(\d+)", label.lower())
     if match:
         return int(match.group(1))
-    raise ValueError(
+    raise InputError(
         f"session {label!r}: cannot tell its week; name it baseline/wkNN or give a "
         "'weeks' column in the participant's sessions.tsv"
     )
@@ -127,7 +123,7 @@ def build_disc_table(
     unknown = table["group"].isna()
     if unknown.any():
         who = sorted(table.loc[unknown, "participant_id"].unique())
-        raise ValueError(f"participants {who} have feature tables but no row in participants.tsv")
+        raise InputError(f"participants {who} have feature tables but no row in participants.tsv")
     front = [c for c in TABLE_COLUMNS if c in table and c not in ("qc_status", "qc_reason")]
     rest = [c for c in table if c not in front and c not in ("qc_status", "qc_reason")]
     table = table[[*front, *rest, "qc_status", "qc_reason"]]
@@ -138,10 +134,10 @@ def build_disc_table(
 def _check_participants(participants: pd.DataFrame) -> None:
     for column in ("participant_id", "group"):
         if column not in participants:
-            raise ValueError(f"participants.tsv has no {column!r} column")
+            raise InputError(f"participants.tsv has no {column!r} column")
     arms = set(participants["group"].dropna())
     if not arms <= {"run", "control"}:
-        raise ValueError(f"participants.tsv: group must be run or control, got {sorted(arms)}")
+        raise InputError(f"participants.tsv: group must be run or control, got {sorted(arms)}")
 
 
 def _grades(table: pd.DataFrame, manual: pd.DataFrame | None) -> pd.DataFrame:
@@ -170,33 +166,31 @@ def _grades(table: pd.DataFrame, manual: pd.DataFrame | None) -> pd.DataFrame:
     return out
 
 
-def study_sessions(bids: Path) -> pd.DataFrame:
+def study_sessions(bids_dir: Path) -> pd.DataFrame:
     """Every ``sub-*/ses-*`` of a BIDS folder with its ``timepoint_weeks``."""
     rows = []
-    for sub in sorted(Path(bids).glob("sub-*")):
-        if not sub.is_dir():
-            continue
-        tsv = sub / f"{sub.name}_sessions.tsv"
+    for participant in bids.participant_labels(bids_dir):
+        tsv = bids.sessions_tsv(bids_dir, participant)
         sessions_tsv = read_tsv(tsv) if tsv.exists() else None
-        for ses in sorted(p for p in sub.glob("ses-*") if p.is_dir()):
-            label = ses.name[len("ses-") :]
+        for label in bids.session_labels(bids_dir, participant):
             try:
                 weeks = session_weeks(label, sessions_tsv)
             except ValueError as err:
-                raise ValueError(f"{ses}: {err}") from None
-            rows.append({"participant_id": sub.name, "session": label, "timepoint_weeks": weeks})
+                where = Path(bids_dir) / f"sub-{participant}" / f"ses-{label}"
+                raise InputError(f"{where}: {err}") from None
+            rows.append(
+                {"participant_id": f"sub-{participant}", "session": label, "timepoint_weeks": weeks}
+            )
     if not rows:
-        raise ValueError(f"{bids}: no sub-*/ses-* sessions found")
+        raise InputError(f"{bids_dir}: no sub-*/ses-*/anat sessions found")
     return pd.DataFrame(rows)
 
 
 def read_features(derivatives: Path) -> pd.DataFrame:
-    """Every ``*_discfeatures.tsv`` under a derivatives folder, concatenated."""
-    paths = sorted(Path(derivatives).glob(FEATURE_GLOB))
+    """Every session's feature table under a derivatives folder, concatenated."""
+    paths = bids.find_feature_tables(derivatives)
     if not paths:
         return pd.DataFrame(columns=[*KEYS, "qc_status", "qc_reason"])
-    from t2quant.features.files import read_feature_tables
-
     return read_feature_tables(paths)
 
 
@@ -218,9 +212,6 @@ def disc_table_to_files(
 
 
 def _dictionary(table: pd.DataFrame) -> dict:
-    from t2quant.features.core import FEATURE_COLUMNS
-    from t2quant.features.files import GRADE_COLUMNS, SEGMENTATION_COLUMNS
-
     known = TABLE_COLUMNS | FEATURE_COLUMNS | GRADE_COLUMNS | SEGMENTATION_COLUMNS
     return {
         "GeneratedBy": {"Name": "t2quant", "Version": __version__},

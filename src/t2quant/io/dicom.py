@@ -48,6 +48,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from t2quant.errors import InputError, MissingInputError
+
 __all__ = ["DicomEchoes", "find_dcm2niix", "load_dicom_echoes"]
 
 Backend = Literal["auto", "dcm2niix", "pydicom"]
@@ -194,7 +196,7 @@ def load_dicom_echoes(folder: str | os.PathLike, *, backend: Backend = "auto") -
         the headers (``"auto"`` falls back to pydicom instead).
     """
     if backend not in ("auto", "dcm2niix", "pydicom"):
-        raise ValueError(f"backend must be 'auto', 'dcm2niix' or 'pydicom', got {backend!r}")
+        raise InputError(f"backend must be 'auto', 'dcm2niix' or 'pydicom', got {backend!r}")
     series = _read_series(Path(folder))
     if backend == "pydicom":
         return _load_pydicom(series)
@@ -217,25 +219,25 @@ def load_dicom_echoes(folder: str | os.PathLike, *, backend: Backend = "auto") -
 def _read_series(folder: Path) -> _Series:
     """Read every header under ``folder`` and check it is one usable multi-echo series."""
     if not folder.exists():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"DICOM folder {folder} does not exist: check the path (it should be the folder "
             "that holds the files of one multi-echo series)"
         )
     if not folder.is_dir():
-        raise ValueError(
+        raise InputError(
             f"{folder} is a file, not a folder: pass the folder that holds the DICOM files of "
             "one multi-echo series"
         )
     headers = [h for p in _candidate_files(folder) if (h := _read_header(p)) is not None]
     if not headers:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no DICOM image files found in {folder} (or its subfolders): point at the folder "
             "that holds the exported DICOM files of the multi-echo series"
         )
     _check_single_series(folder, headers)
     multi = [h for h in headers if h.n_frames > 1]
     if multi:
-        raise ValueError(
+        raise InputError(
             f"{multi[0].path} is a multi-frame (enhanced) DICOM file with {multi[0].n_frames} "
             "frames; load_dicom_echoes reads classic one-image-per-file series: export the "
             "series as classic DICOM from the scanner or PACS, or convert it with dcm2niix"
@@ -243,7 +245,7 @@ def _read_series(folder: Path) -> _Series:
     images = []
     for h in headers:
         if h.te_ms is None:
-            raise ValueError(
+            raise InputError(
                 f"{h.path} has no EchoTime (0018,0081) in its header; every image of a "
                 "multi-echo series needs its echo time: re-export the series with full headers "
                 "(not anonymised or stripped) or remove the file from the folder"
@@ -254,7 +256,7 @@ def _read_series(folder: Path) -> _Series:
             ("PixelSpacing (0028,0030)", h.pixel_spacing),
         ):
             if value is None:
-                raise ValueError(
+                raise InputError(
                     f"{h.path} has no valid {name}; without it the image cannot be placed in "
                     "the scanner's space: re-export the series with full headers"
                 )
@@ -275,7 +277,7 @@ def _read_series(folder: Path) -> _Series:
         )
     echoes, te = _group_echoes(folder, images)
     if len(echoes) < 2:
-        raise ValueError(
+        raise InputError(
             f"{folder} holds a single echo (TE {te[0]:g} ms, {len(echoes[0])} images) of series "
             f"{_describe(headers[0])}; T2 mapping needs a multi-echo spin-echo series with two "
             "or more echo times: point at the multi-echo (T2 map / MESE) series folder"
@@ -381,7 +383,7 @@ def _check_single_series(folder: Path, headers: list[_Header]) -> None:
     lines = [
         f"  - {_describe(hs[0])}: {len(hs)} files, e.g. {hs[0].path.name}" for hs in by_uid.values()
     ]
-    raise ValueError(
+    raise InputError(
         f"{folder} holds {len(by_uid)} DICOM series:\n"
         + "\n".join(lines)
         + "\nload_dicom_echoes reads one series: point it at a folder that holds only the "
@@ -405,7 +407,7 @@ def _group_echoes(folder: Path, images: list[_Image]) -> tuple[list[list[_Image]
             examples = ", ".join(
                 next(h.path.name for h in group if h.echo_number == n) for n in numbers
             )
-            raise ValueError(
+            raise InputError(
                 f"{folder}: echoes {numbers} (EchoNumbers) all have EchoTime {t:g} ms "
                 f"(e.g. files {examples}); a T2 fit needs a distinct echo time for every "
                 "echo: check that the folder holds one multi-echo series and that its "
@@ -416,7 +418,7 @@ def _group_echoes(folder: Path, images: list[_Image]) -> tuple[list[list[_Image]
         dup = np.flatnonzero(np.diff(depth) < _POSITION_TOL_MM)
         if dup.size:
             a, b = group[dup[0]], group[dup[0] + 1]
-            raise ValueError(
+            raise InputError(
                 f"{folder}: {a.path.name} and {b.path.name} are both TE {t:g} ms images at "
                 f"the same slice position ({depth[dup[0]]:.2f} mm along the slice normal): "
                 "repeated echo time or duplicated files; remove the duplicates or point at a "
@@ -432,35 +434,35 @@ def _check_same_grid(folder: Path, echoes: list[list[_Image]], te: list[float]) 
     first = ref[0]
     for echo, t in zip(echoes, te, strict=True):
         if len(echo) != len(ref):
-            raise ValueError(
+            raise InputError(
                 f"{folder}: echo TE {t:g} ms has {len(echo)} slices but TE {ref_te:g} ms has "
                 f"{len(ref)}; every echo must cover the same slices: check for missing or "
                 "extra files (an incomplete export or transfer)"
             )
         for h in echo:
             if (h.rows, h.columns) != (first.rows, first.columns):
-                raise ValueError(
+                raise InputError(
                     f"{folder}: {h.path.name} (TE {t:g} ms) is a {h.rows}x{h.columns} "
                     f"(rows x columns) image but {first.path.name} (TE {ref_te:g} ms) is "
                     f"{first.rows}x{first.columns}; every echo must have the same matrix size: "
                     "the folder mixes acquisitions, point at one series"
                 )
             if np.max(np.abs(h.orientation - first.orientation)) > _ORIENTATION_TOL:
-                raise ValueError(
+                raise InputError(
                     f"{folder}: {h.path.name} has ImageOrientationPatient "
                     f"{np.round(h.orientation, 4).tolist()} but {first.path.name} has "
                     f"{np.round(first.orientation, 4).tolist()}; every image must share one "
                     "orientation (a localizer or a reformat is mixed in?)"
                 )
             if np.max(np.abs(h.pixel_spacing - first.pixel_spacing)) > 1e-4:
-                raise ValueError(
+                raise InputError(
                     f"{folder}: {h.path.name} has PixelSpacing {h.pixel_spacing.tolist()} but "
                     f"{first.path.name} has {first.pixel_spacing.tolist()}; every image must "
                     "share one pixel spacing"
                 )
         for a, b in zip(echo, ref, strict=True):
             if np.max(np.abs(a.position - b.position)) > _POSITION_TOL_MM:
-                raise ValueError(
+                raise InputError(
                     f"{folder}: slice {a.path.name} (TE {t:g} ms) is at "
                     f"{np.round(a.position, 3).tolist()} mm but the matching slice "
                     f"{b.path.name} (TE {ref_te:g} ms) is at {np.round(b.position, 3).tolist()} "
@@ -482,7 +484,7 @@ def _native_affine(folder: Path, slices: list[_Image]) -> np.ndarray:
         off = np.linalg.norm(positions - expected, axis=1)
         tol = max(_POSITION_TOL_MM, _SPACING_REL_TOL * float(np.linalg.norm(step)))
         if np.max(off) > tol:
-            raise ValueError(
+            raise InputError(
                 f"{folder}: slices are not evenly spaced along a line (gaps "
                 f"{np.round(gaps, 3).tolist()} mm); a single affine cannot describe this "
                 "stack: check for missing slices or a series made of several stacks"
@@ -509,12 +511,12 @@ def _load_pydicom(series: _Series) -> DicomEchoes:
                 ds = pydicom.dcmread(h.path)
                 pixels = ds.pixel_array
             except Exception as exc:
-                raise ValueError(
+                raise InputError(
                     f"cannot decode the pixel data of {h.path}: {exc}; compressed DICOM may "
                     "need dcm2niix (backend='dcm2niix') or pydicom's optional decoders"
                 ) from exc
             if pixels.shape != (h.rows, h.columns):
-                raise ValueError(
+                raise InputError(
                     f"{h.path}: pixel data has shape {pixels.shape}, expected "
                     f"({h.rows}, {h.columns}) (a colour or multi-frame image?)"
                 )
@@ -561,7 +563,7 @@ def _load_dcm2niix(series: _Series) -> DicomEchoes:
     """Convert with dcm2niix, check its output against the headers, reorder to native."""
     exe = find_dcm2niix()
     if exe is None:
-        raise FileNotFoundError(
+        raise MissingInputError(
             "dcm2niix not found (install the 'dcm2niix' package from PyPI, or put the program "
             "on PATH)"
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,19 +15,20 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
-from t2quant.relaxometry.checks import check_te_ms
+from t2quant.errors import InputError, MissingInputError
+from t2quant.io import bids
+from t2quant.units import check_te_ms
 
 __all__ = [
     "MultiEcho",
     "find_bids_echoes",
     "load_4d",
+    "load_bids_echoes",
     "load_bids_session",
     "load_echo_files",
     "load_input",
     "read_nifti",
 ]
-
-_ECHO_RE = re.compile(r"^(?P<pre>.+)_echo-(?P<echo>\d+)_(?P<suffix>MESE)\.nii(\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,12 @@ def read_nifti(path: str | os.PathLike) -> tuple[NDArray[np.float32], NDArray[np
     """Data as float32 (scaling applied, so integer files cannot overflow) and the affine."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingInputError(f"{path}: no such file")
     try:
         img = nib.load(path)
         data = np.asarray(img.get_fdata(dtype=np.float32))
     except Exception as exc:  # nibabel raises many types for damaged files
-        raise ValueError(
+        raise InputError(
             f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc}); the file may be "
             "truncated or not a NIfTI image. Re-export or re-copy it"
         ) from exc
@@ -76,43 +76,43 @@ def _checked_te(te_ms, n_echoes: int, where: str) -> NDArray[np.float64]:
     try:
         return check_te_ms(te_ms, n_echoes=n_echoes)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise InputError(f"{where}: {exc}") from None
 
 
 def load_4d(path: str | os.PathLike, te_ms=None) -> MultiEcho:
     """A 4D NIfTI with echoes on the fourth axis, and its echo times in ms."""
     data, affine = read_nifti(path)
     if data.ndim == 3 or (data.ndim == 4 and data.shape[3] == 1):
-        raise ValueError(
+        raise InputError(
             f"{path}: a single echo (3D image, shape {data.shape}); T2 needs at least two "
             "echoes: pass a 4D image with echoes on the fourth axis, or one file per echo"
         )
     if data.ndim != 4:
-        raise ValueError(
+        raise InputError(
             f"{path}: image is {data.ndim}D with shape {data.shape}; a 4D image with echoes "
             "on the fourth axis is needed (or pass one file per echo)"
         )
     if te_ms is None:
-        raise ValueError(f"{path}: a 4D file needs --te (echo times in ms, one per echo)")
+        raise InputError(f"{path}: a 4D file needs --te (echo times in ms, one per echo)")
     te = _checked_te(te_ms, data.shape[3], str(path))
     return MultiEcho(data, te, affine, (str(path),), _stem(Path(path)))
 
 
 def _sidecar_te_ms(path: Path) -> float:
-    side = Path(re.sub(r"\.nii(\.gz)?$", ".json", str(path)))
+    side = bids.sidecar(path)
     if not side.is_file():
-        raise ValueError(
+        raise InputError(
             f"{path}: no JSON sidecar {side.name} with EchoTime; add it or pass --te in ms"
         )
     try:
         meta = json.loads(side.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{side}: not valid JSON ({exc})") from exc
+        raise InputError(f"{side}: not valid JSON ({exc})") from exc
     if "EchoTime" not in meta:
-        raise ValueError(f"{side}: no EchoTime field; add it (in seconds, BIDS) or pass --te in ms")
+        raise InputError(f"{side}: no EchoTime field; add it (in seconds, BIDS) or pass --te in ms")
     te_s = float(meta["EchoTime"])
     if te_s >= 1.0:
-        raise ValueError(
+        raise InputError(
             f"{side}: EchoTime {te_s:g} looks like milliseconds; BIDS sidecars store seconds "
             f"(write {te_s / 1000:g})"
         )
@@ -123,7 +123,7 @@ def load_echo_files(paths, te_ms=None, *, stem: str | None = None) -> MultiEcho:
     """One 3D NIfTI per echo; echo times from ``te_ms`` or the JSON sidecars (seconds)."""
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
-        raise ValueError(
+        raise InputError(
             f"{paths[0] if paths else 'input'}: a single echo file; T2 needs at least two "
             "echoes (pass every echo, or one 4D file with --te)"
         )
@@ -133,14 +133,14 @@ def load_echo_files(paths, te_ms=None, *, stem: str | None = None) -> MultiEcho:
         if data.ndim == 4 and data.shape[3] == 1:
             data = data[..., 0]
         if data.ndim != 3:
-            raise ValueError(f"{p}: per-echo files must be 3D; got shape {data.shape}")
+            raise InputError(f"{p}: per-echo files must be 3D; got shape {data.shape}")
         images.append((p, data, affine))
     p0, d0, a0 = images[0]
     for p, d, a in images[1:]:
         if d.shape != d0.shape:
-            raise ValueError(f"{p}: shape {d.shape} differs from {p0.name} {d0.shape}")
+            raise InputError(f"{p}: shape {d.shape} differs from {p0.name} {d0.shape}")
         if not np.allclose(a, a0, atol=1e-4):
-            raise ValueError(f"{p}: affine differs from {p0.name}; echoes must share one grid")
+            raise InputError(f"{p}: affine differs from {p0.name}; echoes must share one grid")
     if te_ms is None:
         te_ms = [_sidecar_te_ms(p) for p in paths]
     te = _checked_te(te_ms, len(paths), ", ".join(p.name for p in paths))
@@ -150,31 +150,39 @@ def load_echo_files(paths, te_ms=None, *, stem: str | None = None) -> MultiEcho:
 
 def find_bids_echoes(folder: str | os.PathLike) -> dict[str, list[Path]]:
     """``*_echo-<n>_MESE.nii[.gz]`` files under ``folder`` grouped by their stem, echo-sorted."""
-    groups: dict[str, list[tuple[int, Path]]] = {}
-    for p in sorted(Path(folder).rglob("*_MESE.nii*")):
-        m = _ECHO_RE.match(p.name)
-        if m:
-            groups.setdefault(m["pre"], []).append((int(m["echo"]), p))
-    return {k: [p for _, p in sorted(v)] for k, v in groups.items()}
+    return bids.find_echo_groups(folder)
+
+
+def load_bids_echoes(paths, *, stem: str | None = None) -> MultiEcho:
+    """The echo files of one BIDS MESE series (``echo-1..n``), echo times from their sidecars.
+
+    Raises
+    ------
+    InputError
+        When the echo entities are not 1..n (an echo is missing or doubled).
+    """
+    paths = sorted((Path(p) for p in paths), key=lambda p: bids.echo_number(p) or 0)
+    numbers = [bids.echo_number(p) for p in paths]
+    if numbers != list(range(1, len(paths) + 1)):
+        where = paths[0].parent if paths else "input"
+        raise InputError(
+            f"{where}: echo entities {numbers} are not 1..{len(paths)}; an echo is missing"
+        )
+    return load_echo_files(paths, stem=stem or bids.stem_of(paths[0].name))
 
 
 def load_bids_session(folder: str | os.PathLike) -> MultiEcho:
     """The MESE echoes of one BIDS session folder (``sub-X[/ses-Y]``), times from sidecars."""
     groups = find_bids_echoes(folder)
     if not groups:
-        raise ValueError(f"{folder}: no *_echo-<n>_MESE.nii[.gz] files found")
+        raise InputError(f"{folder}: no *_echo-<n>_MESE.nii[.gz] files found")
     if len(groups) > 1:
-        raise ValueError(
+        raise InputError(
             f"{folder}: several MESE series ({', '.join(sorted(groups))}); point at one "
             "session folder or pass the echo files of one series"
         )
     stem, paths = next(iter(groups.items()))
-    numbers = [int(_ECHO_RE.match(p.name)["echo"]) for p in paths]
-    if numbers != list(range(1, len(paths) + 1)):
-        raise ValueError(
-            f"{folder}: echo entities {numbers} are not 1..{len(paths)}; an echo is missing"
-        )
-    return load_echo_files(paths, stem=stem)
+    return load_bids_echoes(paths, stem=stem)
 
 
 def load_input(inputs, te_ms=None) -> MultiEcho:
@@ -183,12 +191,12 @@ def load_input(inputs, te_ms=None) -> MultiEcho:
     paths = [Path(p) for p in inputs]
     for p in paths:
         if not p.exists():
-            raise FileNotFoundError(f"{p}: no such file or folder")
+            raise MissingInputError(f"{p}: no such file or folder")
     if len(paths) == 1 and paths[0].is_dir():
         folder = paths[0]
         if find_bids_echoes(folder):
             if te_ms is not None:
-                raise ValueError(f"{folder}: BIDS echo times come from the sidecars; drop --te")
+                raise InputError(f"{folder}: BIDS echo times come from the sidecars; drop --te")
             return load_bids_session(folder)
         from t2quant.io.dicom import load_dicom_echoes
 
@@ -200,5 +208,4 @@ def load_input(inputs, te_ms=None) -> MultiEcho:
 
 
 def _stem(path: Path) -> str:
-    name = re.sub(r"\.nii(\.gz)?$", "", path.name)
-    return re.sub(r"_MESE$", "", re.sub(r"_echo-\d+", "", name))
+    return bids.stem_of(path.name)

@@ -20,6 +20,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from t2quant.errors import InputError
 from t2quant.pfirrmann.suggest import Thresholds, load_thresholds
 from t2quant.validation.agreement import exact_agreement, weighted_kappa, within_one
 
@@ -158,7 +159,7 @@ def cross_validate(
         elif model == "ordinal":
             pred[test] = predict_ordinal(fit_ordinal(features[train], truth[train]), features[test])
         else:
-            raise ValueError(f"model must be 'thresholds' or 'ordinal', got {model!r}")
+            raise InputError(f"model must be 'thresholds' or 'ordinal', got {model!r}")
     return agreement_of(pred, truth), pred
 
 

@@ -1,4 +1,5 @@
-"""``t2quant calibrate``: read features and manual grades, fit, cross-validate, write."""
+"""The grading stage's files: measure and grade a session's discs into its feature table
+(``t2quant features``, the ``DiscFeatures`` node), and ``t2quant calibrate``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2quant.features.files import read_feature_tables
-from t2quant.io import write_json, write_tsv
+from t2quant.errors import InputError
+from t2quant.features.files import measure_session, measurement_dictionary, read_feature_tables
+from t2quant.io import bids, write_json, write_tsv
 from t2quant.pfirrmann.calibrate import (
     ORDINAL_FEATURES,
     agreement_of,
@@ -18,20 +20,62 @@ from t2quant.pfirrmann.calibrate import (
     predict_thresholds,
 )
 from t2quant.pfirrmann.manual import read_manual_grades
-from t2quant.pfirrmann.suggest import load_thresholds
+from t2quant.pfirrmann.suggest import Thresholds, load_thresholds, suggest_pfirrmann
 
-__all__ = ["calibrate_to_files", "read_features"]
+__all__ = ["GRADE_COLUMNS", "calibrate_to_files", "grade_to_files", "read_features"]
 
 KEYS = ["participant_id", "session", "level"]
+GRADE_COLUMNS = {
+    "pfirrmann_suggested": "suggested Pfirrmann grade 1..5 (t2quant.pfirrmann)",
+    "pfirrmann_confidence": "confidence of the suggestion, 0..1",
+    "pfirrmann_criteria": "the comparisons that decided the suggestion",
+}
+
+
+def grade_to_files(
+    inputs: list[Path],
+    labels: Path,
+    outdir: Path,
+    *,
+    thresholds: Thresholds | Path | None = None,
+    **measure_options,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Measure (:func:`t2quant.features.files.measure_session`, which takes
+    ``measure_options``) and grade every disc of one session; write ``<stem>_discfeatures.tsv``
+    and its JSON data dictionary into ``outdir``."""
+    measured = measure_session(inputs, labels, **measure_options)
+    if not isinstance(thresholds, Thresholds):
+        thresholds = load_thresholds(thresholds)
+    graded = suggest_pfirrmann(measured.table, thresholds)
+    order = [c for c in measured.table.columns if c not in _SEGMENTATION_LAST]
+    table = graded[[*order, *GRADE_COLUMNS, *[c for c in _SEGMENTATION_LAST if c in graded]]]
+    dictionary = measurement_dictionary(measured.source, labels, measure_options.get("t2map"))
+    columns = dictionary["Columns"]
+    dictionary["Columns"] = (
+        {c: d for c, d in columns.items() if c not in _SEGMENTATION_LAST}
+        | GRADE_COLUMNS
+        | {c: d for c, d in columns.items() if c in _SEGMENTATION_LAST}
+    )
+    dictionary["PfirrmannThresholds"] = thresholds.as_dict()
+    names = bids.feature_names(measured.stem)
+    outdir = Path(outdir)
+    paths = {
+        "features": write_tsv(table, outdir / names["features"]),
+        "dictionary": write_json(dictionary, outdir / names["dictionary"]),
+    }
+    return table, paths
+
+
+_SEGMENTATION_LAST = ("segmentation_confidence", "level_uncertain", "segmentation_flags")
 
 
 def read_features(paths: list[Path]) -> pd.DataFrame:
     """One or more feature tables (``*_discfeatures.tsv``; a folder is searched for them)."""
     files: list[Path] = []
     for p in map(Path, paths):
-        files += sorted(p.rglob("*_discfeatures.tsv")) if p.is_dir() else [p]
+        files += bids.find_feature_tables(p)
     if not files:
-        raise ValueError(f"no *_discfeatures.tsv found in {', '.join(map(str, paths))}")
+        raise InputError(f"no {bids.FEATURES_PATTERN} found in {', '.join(map(str, paths))}")
     return read_feature_tables(files)
 
 
@@ -46,7 +90,7 @@ def calibrate_to_files(
     data = feats.merge(grades, on=KEYS, how="inner")
     data = data[data["qc_status"].eq("ok")].reset_index(drop=True)
     if data["participant_id"].nunique() < 2:
-        raise ValueError(
+        raise InputError(
             f"{manual}: fewer than two participants have both manual grades and measured "
             "features; check that participant_id, session and level match"
         )

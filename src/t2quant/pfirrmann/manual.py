@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from t2quant.errors import InputError
 from t2quant.levels import LEVELS
 
 __all__ = ["SPIDER_LEVELS", "read_manual_grades"]
@@ -39,7 +40,7 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     else:
         missing = {"participant_id", "level", "pfirrmann"} - set(raw.columns)
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{path}: manual grades need columns participant_id, session, level, pfirrmann "
                 f"(or the SPIDER CSV layout); missing {sorted(missing)}"
             )
@@ -49,15 +50,15 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     table["session"] = table["session"].fillna("").astype(str).str.removeprefix("ses-")
     unknown = sorted(set(table["level"]) - set(LEVELS))
     if unknown:
-        raise ValueError(f"{path}: unknown level names {unknown}; use {', '.join(LEVELS)}")
+        raise InputError(f"{path}: unknown level names {unknown}; use {', '.join(LEVELS)}")
     grades = pd.to_numeric(table["pfirrmann"], errors="coerce")
     bad = table.loc[~grades.isin([1, 2, 3, 4, 5]), "pfirrmann"]
     if len(bad):
-        raise ValueError(f"{path}: Pfirrmann grades must be 1..5; found {sorted(set(bad))[:5]}")
+        raise InputError(f"{path}: Pfirrmann grades must be 1..5; found {sorted(set(bad))[:5]}")
     table["pfirrmann"] = grades.astype(int)
     dup = table.duplicated(["participant_id", "session", "level"])
     if dup.any():
-        raise ValueError(f"{path}: {int(dup.sum())} discs are graded twice")
+        raise InputError(f"{path}: {int(dup.sum())} discs are graded twice")
     return table[COLUMNS].reset_index(drop=True), notes
 
 

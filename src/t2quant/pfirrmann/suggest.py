@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from t2quant.errors import InputError
+
 __all__ = ["Threshold", "Thresholds", "grade_disc", "load_thresholds", "suggest_pfirrmann"]
 
 
@@ -84,10 +86,10 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     fields = {}
     for key in Thresholds.__dataclass_fields__:
         if key not in raw:
-            raise ValueError(f"{name}: threshold {key!r} is missing")
+            raise InputError(f"{name}: threshold {key!r} is missing")
         item = raw[key]
         if not float(item.get("scale", 0)) > 0:
-            raise ValueError(f"{name}: threshold {key!r} needs a positive 'scale'")
+            raise InputError(f"{name}: threshold {key!r} needs a positive 'scale'")
         fields[key] = Threshold(
             float(item["value"]), float(item["scale"]), item.get("description", "")
         )

@@ -1,12 +1,15 @@
-"""Thin Nipype interfaces: load, call the core of an earlier stage, save into the node's
-working directory. The derivatives are copied out by :class:`DerivativesSink`, so a node's
-outputs live in the Nipype cache (a rerun resumes) and the BIDS folder only ever gets whole
-files."""
+"""Thin Nipype interfaces: files in, the core of one stage, files out.
+
+Every input that carries data is a ``File`` (or a list of them), so Nipype's content hash sees
+every byte that matters: a corrected sidecar or a replaced echo reruns what depends on it,
+and an unchanged rerun recomputes nothing. Every node writes only into its own working
+folder; :class:`DerivativesSink` alone copies files into the derivatives, atomically, and
+rewrites their sidecars' sources as BIDS URIs.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from t2quant.relaxometry.fit import METHODS
+
 __all__ = [
     "DerivativesSink",
     "DiscFeatures",
@@ -31,13 +36,8 @@ __all__ = [
 ]
 
 
-def _stem_link(image: str, cwd: Path, stem: str) -> Path:
-    """``cwd/<stem>_T2w.nii.gz`` pointing at ``image``: the stages name their outputs after
-    their input's BIDS stem."""
-    link = cwd / f"{stem}_T2w.nii.gz"
-    if not link.exists():
-        os.symlink(image, link)
-    return link
+def _optional(value):
+    return value if isdefined(value) else None
 
 
 class _ThreadsInput(BaseInterfaceInputSpec):
@@ -62,9 +62,18 @@ class _ThreadLimited(SimpleInterface):
         raise NotImplementedError
 
 
-class _FitT2Input(_ThreadsInput):
-    anat_dir = Directory(exists=True, mandatory=True, desc="session anat folder with _MESE echoes")
-    method = traits.Enum("epg", "loglinear", "monoexp", "monoexp_offset", "rician", usedefault=True)
+class _EchoesInput(_ThreadsInput):
+    echoes = InputMultiObject(
+        File(exists=True), mandatory=True, desc="the session's *_echo-<n>_MESE NIfTI files"
+    )
+    sidecars = InputMultiObject(
+        File(exists=True), desc="their JSON sidecars (hashed, so a corrected EchoTime reruns)"
+    )
+    stem = traits.Str(mandatory=True, desc="BIDS stem of the session (sub-X_ses-Y)")
+
+
+class _FitT2Input(_EchoesInput):
+    method = traits.Enum(*METHODS, usedefault=True, desc="fit method")
 
 
 class _FitT2Output(TraitedSpec):
@@ -75,20 +84,19 @@ class _FitT2Output(TraitedSpec):
     r2 = File(exists=True, desc="coefficient of determination")
     failure = File(exists=True, desc="failure code per voxel (0 = fitted)")
     maps = traits.List(File(exists=True), desc="every map and sidecar written")
-    stem = traits.Str(desc="BIDS stem of the session (sub-X_ses-Y)")
 
 
 class FitT2(_ThreadLimited):
-    """Fit the T2 maps of one BIDS session (:func:`t2quant.relaxometry.files.fit_to_files`)."""
+    """Fit the T2 maps of one session's echoes (:func:`t2quant.relaxometry.files.fit_to_files`)."""
 
     input_spec = _FitT2Input
     output_spec = _FitT2Output
 
     def _compute(self, runtime):
-        from t2quant.io.echoes import load_bids_session
+        from t2quant.io.echoes import load_bids_echoes
         from t2quant.relaxometry.files import fit_to_files
 
-        me = load_bids_session(self.inputs.anat_dir)
+        me = load_bids_echoes(self.inputs.echoes, stem=self.inputs.stem)
         _, paths = fit_to_files(
             me, runtime.cwd, method=self.inputs.method, n_threads=self.inputs.num_threads
         )
@@ -96,14 +104,12 @@ class FitT2(_ThreadLimited):
             if key in paths and paths[key].is_file():
                 self._results[key] = str(paths[key])
         self._results["maps"] = sorted(str(p) for p in Path(runtime.cwd).glob(f"{me.stem}_*"))
-        self._results["stem"] = me.stem
         return runtime
 
 
-class _ImageInput(_ThreadsInput):
-    anat_dir = Directory(exists=True, mandatory=True)
+class _ImageInput(_EchoesInput):
+    t2w = File(exists=True, desc="the session's T2-weighted image, if it has one")
     reference = File(exists=True, mandatory=True, desc="a map on the MESE grid (the T2 map)")
-    stem = traits.Str(mandatory=True)
 
 
 class _ImageOutput(TraitedSpec):
@@ -119,11 +125,13 @@ class SegmentationImage(_ThreadLimited):
     output_spec = _ImageOutput
 
     def _compute(self, runtime):
+        from t2quant.io import bids
         from t2quant.segmentation.sessionimage import segmentation_image
 
         path, source = segmentation_image(
-            Path(self.inputs.anat_dir), Path(self.inputs.reference),
-            Path(runtime.cwd) / f"{self.inputs.stem}_desc-segment_T2w.nii.gz",
+            Path(self.inputs.reference),
+            Path(runtime.cwd) / bids.segmentation_image_name(self.inputs.stem),
+            t2w=_optional(self.inputs.t2w), echoes=list(self.inputs.echoes),
         )  # fmt: skip
         self._results["image"] = str(path)
         self._results["source"] = source
@@ -155,11 +163,13 @@ class SegmentDiscs(_ThreadLimited):
     def _compute(self, runtime):
         from t2quant.segmentation.files import segment_to_files
 
-        image = _stem_link(self.inputs.image, Path(runtime.cwd), self.inputs.stem)
         labels_from = None
         if isdefined(self.inputs.discs_from):
             labels_from = (self.inputs.scheme, self.inputs.discs_from)
-        _, paths = segment_to_files([image], Path(runtime.cwd), labels_from=labels_from)
+        _, paths = segment_to_files(
+            [Path(self.inputs.image)], Path(runtime.cwd), labels_from=labels_from,
+            stem=self.inputs.stem,
+        )  # fmt: skip
         for key in ("dseg", "lookup", "discs", "discs_json", "qc"):
             self._results[key] = str(paths[key])
         return runtime
@@ -168,6 +178,8 @@ class SegmentDiscs(_ThreadLimited):
 class _FeaturesInput(_ThreadsInput):
     image = File(exists=True, mandatory=True)
     dseg = File(exists=True, mandatory=True)
+    discs = File(exists=True, desc="the segmentation's per-level record (_discs.tsv)")
+    discs_json = File(exists=True, desc="the segmentation's flags (_discs.json)")
     t2_ms = File(exists=True, mandatory=True)
     stem = traits.Str(mandatory=True)
     thresholds = File(exists=True, desc="Pfirrmann thresholds JSON (t2quant calibrate)")
@@ -179,29 +191,61 @@ class _FeaturesOutput(TraitedSpec):
 
 
 class DiscFeatures(_ThreadLimited):
-    """Disc features and suggested grades (:func:`t2quant.features.files.features_to_files`)."""
+    """Disc features and suggested grades (:func:`t2quant.pfirrmann.files.grade_to_files`)."""
 
     input_spec = _FeaturesInput
     output_spec = _FeaturesOutput
 
     def _compute(self, runtime):
-        from t2quant.features.files import features_to_files
+        from t2quant.pfirrmann.files import grade_to_files
 
-        cwd = Path(runtime.cwd)
-        image = _stem_link(self.inputs.image, cwd, self.inputs.stem)
-        thresholds = self.inputs.thresholds if isdefined(self.inputs.thresholds) else None
-        _, paths = features_to_files(
-            [image], Path(self.inputs.dseg), cwd, t2map=Path(self.inputs.t2_ms),
-            thresholds=thresholds,
+        _, paths = grade_to_files(
+            [Path(self.inputs.image)], Path(self.inputs.dseg), Path(runtime.cwd),
+            thresholds=_optional(self.inputs.thresholds), t2map=Path(self.inputs.t2_ms),
+            stem=self.inputs.stem, discs=_optional(self.inputs.discs),
+            discs_json=_optional(self.inputs.discs_json),
         )  # fmt: skip
         self._results["features"] = str(paths["features"])
         self._results["dictionary"] = str(paths["dictionary"])
         return runtime
 
 
+class _ReportInput(_ThreadsInput):
+    in_files = InputMultiObject(
+        File(exists=True), mandatory=True, desc="the participant's derivatives"
+    )
+    participant = traits.Str(mandatory=True, desc="label without sub-")
+
+
+class _ReportOutput(TraitedSpec):
+    out_report = File(exists=True, desc="sub-X.html in the node's folder")
+
+
+class ParticipantReport(_ThreadLimited):
+    """The participant's self-contained HTML report
+    (:func:`t2quant.reports.participant.write_participant_report`), built from the
+    derivatives it is given."""
+
+    input_spec = _ReportInput
+    output_spec = _ReportOutput
+
+    def _compute(self, runtime):
+        from t2quant.io import bids
+        from t2quant.reports.participant import write_participant_report
+
+        path = Path(runtime.cwd) / bids.report_name(self.inputs.participant)
+        write_participant_report(
+            path, self.inputs.participant, [Path(f) for f in self.inputs.in_files]
+        )
+        self._results["out_report"] = str(path)
+        return runtime
+
+
 class _SinkInput(BaseInterfaceInputSpec):
     in_files = InputMultiObject(File(exists=True), mandatory=True)
-    out_dir = Directory(mandatory=True, desc="OUT/sub-X/ses-Y/anat")
+    base_directory = Directory(mandatory=True, desc="the derivatives folder OUT")
+    participant = traits.Str(mandatory=True, desc="label without sub-")
+    session = traits.Str("", usedefault=True, desc="label without ses-; empty: OUT itself")
     bids_dir = Directory(desc="the raw dataset, named 'raw' in the sidecars' BIDS URIs")
 
 
@@ -210,60 +254,43 @@ class _SinkOutput(TraitedSpec):
 
 
 class DerivativesSink(SimpleInterface):
-    """Copy files (and their .json sidecars) into the derivatives folder, each atomically.
+    """Copy files (and their .json sidecars) into the derivatives, each atomically: a
+    session's files into ``OUT/sub-X/ses-Y/anat``, a participant's report into ``OUT``.
 
-    Sidecars name their sources by BIDS URIs (:func:`t2quant.io.provenance.to_bids_uris`), never
-    by paths in the work directory.
+    The files keep the BIDS names their stage gave them (:mod:`t2quant.io.bids`); a file whose
+    name does not start with the session's (or participant's) stem is refused. Sidecars name
+    their sources by BIDS URIs (:func:`t2quant.io.provenance.to_bids_uris`), never by paths
+    in the work folder.
     """
 
     input_spec = _SinkInput
     output_spec = _SinkOutput
 
     def _run_interface(self, runtime):
-        out_dir = Path(self.inputs.out_dir)
-        dataset = out_dir.parent.parent.parent
+        from t2quant.io import bids
+
+        base = Path(self.inputs.base_directory)
+        participant, session = self.inputs.participant, self.inputs.session
+        if session:
+            out_dir = bids.derivative_anat(base, participant, session)
+            stem = bids.session_stem(participant, session)
+        else:
+            out_dir, stem = base, f"sub-{participant}"
         pairs = {}
         for name in self.inputs.in_files:
             source = Path(name)
-            sidecar = source.with_name(source.name.split(".")[0] + ".json")
-            for path in (source, sidecar) if sidecar.exists() else (source,):
+            if not source.name.startswith(stem):
+                raise ValueError(f"{source}: not a derivative of {stem}; refusing to copy it")
+            side = bids.sidecar(source)
+            for path in (source, side) if side.exists() and side != source else (source,):
                 pairs[str(path)] = out_dir / path.name
-        renamed = {src: dst.relative_to(dataset).as_posix() for src, dst in pairs.items()}
-        datasets = {"": dataset}
+        renamed = {src: dst.relative_to(base).as_posix() for src, dst in pairs.items()}
+        datasets = {"": base}
         if isdefined(self.inputs.bids_dir):
             datasets["raw"] = Path(self.inputs.bids_dir)
         for src, target in pairs.items():
             _sink_file(Path(src), target, renamed, datasets)
-        written = [str(target) for target in pairs.values()]
-        self._results["out_files"] = sorted(set(written))
-        return runtime
-
-
-class _ReportInput(_ThreadsInput):
-    in_files = InputMultiObject(
-        File(exists=True), mandatory=True, desc="the participant's derivatives (waited for)"
-    )
-    output_dir = Directory(mandatory=True, desc="the derivatives folder OUT")
-    participant = traits.Str(mandatory=True, desc="label without sub-")
-
-
-class _ReportOutput(TraitedSpec):
-    out_report = File(exists=True, desc="OUT/sub-X.html")
-
-
-class ParticipantReport(_ThreadLimited):
-    """The participant's self-contained HTML report
-    (:func:`t2quant.reports.participant.write_participant_reports`), written atomically to ``OUT/sub-X.html``.
-    """
-
-    input_spec = _ReportInput
-    output_spec = _ReportOutput
-
-    def _compute(self, runtime):
-        from t2quant.reports.participant import write_participant_reports
-
-        [path] = write_participant_reports(Path(self.inputs.output_dir), [self.inputs.participant])
-        self._results["out_report"] = str(path)
+        self._results["out_files"] = sorted({str(target) for target in pairs.values()})
         return runtime
 
 

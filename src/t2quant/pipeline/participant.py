@@ -1,13 +1,11 @@
-"""The BIDS-Apps levels: ``participant`` (Nipype workflows) and ``group`` (table, stats).
+"""The BIDS-Apps ``participant`` level: every session of every participant through the Nipype
+workflows, into ``OUT/sub-X/ses-Y/anat`` and ``OUT/sub-X.html``.
 
-    t2quant BIDS_DIR OUT_DIR participant [--participant-label ...] [--session-label ...]
-        [--work-dir DIR] [--plugin {Linear,MultiProc,SLURM,SLURMGraph,SGE,PBS}]
-        [--plugin-args JSON] [--nprocs N] [--t2-method M] [--discs-from DIR] [--verbose]
-    t2quant BIDS_DIR OUT_DIR group [--config TOML] [--manual-grades TSV] [--nprocs N]
-
-Nipype is set up once, here (:func:`configure_nipype`): no version check, a short MultiProc
-poll, quiet logs unless ``--verbose``, ``LOGNAME`` for the batch plugins, crash files in the
-work directory.
+A run holds its work folder (:mod:`t2quant.pipeline.workdir`): a second run on it is refused,
+a half-written cache from an interrupted run is pruned and recomputed. A failed node ends the
+run with one line per failure (:mod:`t2quant.pipeline.failures`) after every session that
+could finish has been copied out and its participant's report written, with the failures
+listed in it.
 """
 
 from __future__ import annotations
@@ -19,22 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from t2quant import __version__
-from t2quant.io import write_json
+from t2quant.errors import InputError, RunFailed
+from t2quant.io import bids, write_json
+from t2quant.pipeline.config import BATCH_PLUGINS, PLUGINS, configure_nipype, crash_dir
+from t2quant.pipeline.progress import Progress
+from t2quant.relaxometry.fit import METHODS
 
-__all__ = [
-    "GroupSettings",
-    "ParticipantSettings",
-    "configure_nipype",
-    "run_group",
-    "run_participant",
-]
-
-BATCH_PLUGINS = ("SLURM", "SLURMGraph", "SGE", "PBS")
-PLUGINS = ("Linear", "MultiProc", *BATCH_PLUGINS)
+__all__ = ["ParticipantSettings", "build_workflow", "run_participant"]
 
 
 @dataclass(frozen=True)
 class ParticipantSettings:
+    """Everything the participant level is told (the command line's options)."""
+
     bids_dir: Path
     output_dir: Path
     participant_labels: tuple[str, ...] = ()
@@ -50,51 +45,28 @@ class ParticipantSettings:
     thresholds: Path | None = None
     verbose: bool = False
 
+    def resolved_work_dir(self) -> Path:
+        """``--work-dir``, or ``OUT/../work``."""
+        output_dir = Path(self.output_dir).resolve()
+        return Path(self.work_dir or output_dir.parent / "work").resolve()
 
-@dataclass(frozen=True)
-class GroupSettings:
-    bids_dir: Path
-    output_dir: Path
-    config: Path | None = None
-    manual_grades: Path | None = None
-    nprocs: int = 1
-
-
-def configure_nipype(work_dir: Path, *, verbose: bool = False) -> None:
-    """Every Nipype setting t2quant relies on, in one place (see the module docstring)."""
-    os.environ.setdefault("NIPYPE_NO_ET", "1")
-    if "LOGNAME" not in os.environ:
-        import getpass
-
-        os.environ["LOGNAME"] = getpass.getuser()
-    from nipype import config, logging
-
-    config.set("execution", "poll_sleep_duration", "0.01")
-    config.set("execution", "crashdump_dir", str(Path(work_dir) / "crash"))
-    config.set("execution", "crashfile_format", "txt")
-    config.set("execution", "hash_method", "content")
-    config.set("monitoring", "enabled", "false")
-    level = "INFO" if verbose else "WARNING"
-    for key in ("workflow_level", "interface_level", "utils_level"):
-        config.set("logging", key, level)
-    logging.update_logging(config)
-
-
-def participants_of(bids_dir: Path, labels: tuple[str, ...]) -> list[str]:
-    """Participant labels (without ``sub-``) to run; asked-for labels must exist."""
-    found = sorted(p.name.removeprefix("sub-") for p in Path(bids_dir).glob("sub-*") if p.is_dir())
-    if not found:
-        raise ValueError(f"{bids_dir}: no sub-* folders; is this a BIDS dataset?")
-    if not labels:
-        return found
-    asked = [label.removeprefix("sub-") for label in labels]
-    missing = [a for a in asked if a not in found]
-    if missing:
-        raise ValueError(f"{bids_dir}: no participant(s) {missing}; found {found}")
-    return asked
+    def check(self) -> None:
+        """Refuse settings that cannot run, before anything is built."""
+        if self.plugin not in PLUGINS:
+            raise InputError(f"--plugin {self.plugin}: use one of {', '.join(PLUGINS)}")
+        if self.t2_method not in METHODS:
+            raise InputError(f"--t2-method {self.t2_method}: use one of {', '.join(METHODS)}")
+        if self.plugin == "MultiProc" and self.omp_nthreads > self.nprocs:
+            raise InputError(
+                f"--omp-nthreads {self.omp_nthreads} exceeds --nprocs {self.nprocs}: "
+                "a fit cannot use more threads than MultiProc has processors"
+            )
+        if not Path(self.bids_dir).is_dir():
+            raise InputError(f"{self.bids_dir}: no such BIDS folder")
 
 
 def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
+    """``OUT/dataset_description.json`` of the derivatives (``DatasetLinks.raw`` -> BIDS)."""
     import nipype
 
     return write_json(
@@ -117,73 +89,14 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
     )
 
 
-# share of a session's run time per node, from the node run times of the 40-participant demo
-# (fit 2.3 s, segmentation 0.8 s, features 0.23 s, report 1.5 s per 3 sessions)
-STAGE_WEIGHTS = {"fit_t2": 0.6, "seg_image": 0.01, "segment": 0.2, "features": 0.06,
-                 "ds_session": 0.01, "report": 0.12}  # fmt: skip
-
-
-class Progress:
-    """Concise progress: a line per finished T2 map and per finished session.
-
-    The ETA weighs the stages by their share of a session's run time (the T2 fit dominates),
-    so it is useful even though the parallel plugins tend to fit every session before they
-    segment any.
-    """
-
-    def __init__(self, total: int, participants: int = 1, stream=sys.stdout) -> None:
-        self.total, self.stream, self.start = total, stream, time.monotonic()
-        self.fits = self.sessions = 0
-        self.work = 0.0
-        # a report covers all of a participant's sessions
-        self.report_weight = STAGE_WEIGHTS["report"] * total / max(participants, 1)
-
-    def __call__(self, node, status: str) -> None:
-        """Nipype ``status_callback``."""
-        if status == "exception":
-            print(f"[t2quant] failed: {node.fullname}", file=self.stream, flush=True)
-        if status != "end" or node.name not in STAGE_WEIGHTS:
-            return
-        self.work += self.report_weight if node.name == "report" else STAGE_WEIGHTS[node.name]
-        if node.name == "fit_t2":
-            self.fits += 1
-            self.line(f"T2 maps {self.fits}/{self.total}")
-        elif node.name == "ds_session":
-            self.session_finished(_where(node.fullname))
-
-    def session_finished(self, where: str, *, count_work: bool = False) -> None:
-        self.sessions += 1
-        if count_work:
-            self.work = float(self.sessions)
-        self.line(f"sessions {self.sessions}/{self.total} ({where})")
-
-    def line(self, what: str) -> None:
-        elapsed = time.monotonic() - self.start
-        left = max(self.total - self.work, 0.0)
-        eta = _clock(elapsed / self.work * left) if self.work > 0 else "?"
-        print(f"[t2quant] {what}, elapsed {_clock(elapsed)}, ETA {eta}", file=self.stream,
-              flush=True)  # fmt: skip
-
-
-def _where(fullname: str) -> str:
-    """``t2quant_wf.sub_01_wf.ses_wk06_wf.ds_session`` -> ``sub-01/ses-wk06``."""
-    parts = fullname.split(".")[-3:-1]
-    return "/".join(p.removesuffix("_wf").replace("_", "-", 1) for p in parts)
-
-
-def _clock(seconds: float) -> str:
-    minutes, sec = divmod(round(seconds), 60)
-    return f"{minutes}m{sec:02d}s"
-
-
 def build_workflow(settings: ParticipantSettings):
-    """The top workflow: one participant workflow per participant."""
+    """The top workflow ``t2quant_wf``: one participant workflow per participant."""
     from nipype.pipeline import engine as pe
 
     from t2quant.pipeline.workflows import init_participant_wf
 
     workflow = pe.Workflow(name="t2quant_wf")
-    for label in participants_of(settings.bids_dir, settings.participant_labels):
+    for label in bids.participant_labels(settings.bids_dir, settings.participant_labels):
         workflow.add_nodes([
             init_participant_wf(
                 bids_dir=settings.bids_dir, participant=label, output_dir=settings.output_dir,
@@ -195,60 +108,99 @@ def build_workflow(settings: ParticipantSettings):
     return workflow
 
 
-def session_sinks(workflow) -> list:
-    """The ``ds_session`` node of every session, in workflow order."""
-    return [node for node in workflow._get_all_nodes() if node.name == "ds_session"]
-
-
-def expected_features(workflow) -> list[Path]:
-    """Each session's feature table, where ``ds_session`` will write it."""
+def expected_features(settings: ParticipantSettings) -> list[Path]:
+    """Where each session's feature table will be written."""
     paths = []
-    for node in session_sinks(workflow):
-        anat = Path(node.inputs.out_dir)
-        paths.append(anat / f"{anat.parent.parent.name}_{anat.parent.name}_discfeatures.tsv")
+    for label in bids.participant_labels(settings.bids_dir, settings.participant_labels):
+        for s in bids.collect_data(settings.bids_dir, label, settings.session_labels):
+            anat = bids.derivative_anat(settings.output_dir, s.participant, s.session)
+            paths.append(anat / bids.feature_names(s.stem)["features"])
     return paths
 
 
-def plugin_arguments(settings: ParticipantSettings, progress: Progress) -> dict:
+def plugin_arguments(settings: ParticipantSettings, callback) -> dict:
+    """``plugin_args`` for ``workflow.run``."""
     args = dict(settings.plugin_args or {})
     if settings.plugin == "MultiProc":
         args.setdefault("n_procs", settings.nprocs)
     if settings.plugin in BATCH_PLUGINS:
         args.setdefault("max_jobs", settings.nprocs)
     if settings.plugin != "SLURMGraph":  # graph plugins cannot call back; see wait_for_graph
-        args["status_callback"] = progress
+        args["status_callback"] = callback
     return args
 
 
 def run_participant(settings: ParticipantSettings) -> list[Path]:
-    """Run the participant level; returns every session's feature table."""
-    output_dir = Path(settings.output_dir).resolve()
-    work_dir = Path(settings.work_dir or output_dir.parent / "work").resolve()
-    configure_nipype(work_dir, verbose=settings.verbose)
-    if settings.plugin not in PLUGINS:
-        raise ValueError(f"--plugin {settings.plugin}: use one of {PLUGINS}")
-    if settings.plugin == "MultiProc" and settings.omp_nthreads > settings.nprocs:
-        raise ValueError(
-            f"--omp-nthreads {settings.omp_nthreads} exceeds --nprocs {settings.nprocs}: "
-            "a fit cannot use more threads than MultiProc has processors"
-        )
+    """Run the participant level; returns every session's feature table.
+
+    Raises
+    ------
+    InputError
+        Bad settings or input, or a work folder held by another run (nothing was run).
+    RunFailed
+        Some nodes failed; one line each. The rest of the run completed.
+    """
+    from t2quant.pipeline.workdir import hold_work_dir, prune_damaged_cache
+
+    settings.check()
+    work_dir = settings.resolved_work_dir()
+    with hold_work_dir(work_dir):
+        configure_nipype(work_dir, verbose=settings.verbose)
+        pruned = prune_damaged_cache(work_dir)
+        if pruned:
+            print(f"[t2quant] {len(pruned)} damaged cache folder(s) removed; they are rerun",
+                  flush=True)  # fmt: skip
+        return _run(settings, work_dir)
+
+
+def _run(settings: ParticipantSettings, work_dir: Path) -> list[Path]:
+    from t2quant.pipeline.failures import failures_since, raise_failures
+    from t2quant.pipeline.plugins import guarded_callback, make_plugin
+
     workflow = build_workflow(settings)
     workflow.base_dir = str(work_dir)
     if settings.plugin in BATCH_PLUGINS:  # one squeue/qstat round per second, not per 10 ms
         workflow.config["execution"] = {"poll_sleep_duration": "1.0"}
-    write_dataset_description(output_dir, settings.bids_dir)
-    expected = expected_features(workflow)
-    labels = participants_of(settings.bids_dir, settings.participant_labels)
+    write_dataset_description(settings.output_dir, settings.bids_dir)
+    expected = expected_features(settings)
+    labels = bids.participant_labels(settings.bids_dir, settings.participant_labels)
     progress = Progress(len(expected), len(labels))
     print(f"[t2quant] participant level: {len(expected)} sessions, plugin {settings.plugin}, "
           f"work dir {work_dir}", flush=True)  # fmt: skip
-    workflow.run(plugin=settings.plugin, plugin_args=plugin_arguments(settings, progress))
-    if settings.plugin == "SLURMGraph":
-        _wait_for_slurm_graph(work_dir, expected, progress)
-    shown = ", ".join(f"sub-{label}.html" for label in labels[:3])
+    callback_errors: list = []
+    args = plugin_arguments(settings, guarded_callback(progress, callback_errors))
+    start = time.time()
+    try:
+        workflow.run(plugin=make_plugin(settings.plugin, args), plugin_args=args)
+        if settings.plugin == "SLURMGraph":
+            _wait_for_slurm_graph(work_dir, expected, progress)
+    except Exception:
+        failures = failures_since(crash_dir(work_dir), start)
+        if not failures or callback_errors:
+            raise  # not a node's failure: a bug, keep the traceback
+        _reports_with_failures(settings, failures)
+        raise_failures(failures, verbose=settings.verbose)
+    shown = ", ".join(bids.report_name(label) for label in labels[:3])
     more = f" and {len(labels) - 3} more" if len(labels) > 3 else ""
-    print(f"[t2quant] reports: {shown}{more} in {output_dir}", flush=True)
+    print(f"[t2quant] reports: {shown}{more} in {Path(settings.output_dir).resolve()}",
+          flush=True)  # fmt: skip
     return expected
+
+
+def _reports_with_failures(settings: ParticipantSettings, failures: list) -> None:
+    """The report of every participant with a failed node, from what reached the
+    derivatives, with its failures listed (its report node could not run)."""
+    from t2quant.reports.participant import write_participant_report
+
+    by_participant: dict[str, list[str]] = {}
+    for f in failures:
+        by_participant.setdefault(f.participant, []).append(f.line())
+    out = Path(settings.output_dir).resolve()
+    for label, lines in by_participant.items():
+        if not label:
+            continue
+        files = [p for d in bids.find_session_dirs(out, label) for p in sorted(d.iterdir())]
+        write_participant_report(out / bids.report_name(label), label, files, lines)
 
 
 def _wait_for_slurm_graph(work_dir: Path, expected: list[Path], progress: Progress) -> None:
@@ -260,49 +212,14 @@ def _wait_for_slurm_graph(work_dir: Path, expected: list[Path], progress: Progre
     print("[t2quant] SLURMGraph: every job submitted; waiting for the queue", flush=True)
     wait_for_graph(
         work_dir / "t2quant_wf" / "batch" / "submit_jobs.sh", expected,
-        user=os.environ["LOGNAME"], crash_dir=work_dir / "crash", on_finished=finished,
+        user=os.environ["LOGNAME"], crash_dir=crash_dir(work_dir), on_finished=finished,
     )  # fmt: skip
     print(f"[t2quant] SLURMGraph: all {len(expected)} sessions done", flush=True)
 
 
-def run_group(settings: GroupSettings) -> dict[str, Path]:
-    """The disc table, the moderator stage and (with manual grades or a synthetic study's
-    ground truth) the grade agreement, into ``OUT_DIR/group``."""
-    from t2quant.group.stats.files import stats_to_files
-    from t2quant.group.table import disc_table_to_files
-    from t2quant.pfirrmann.manual import read_manual_grades
-
-    out = Path(settings.output_dir)
-    group = out / "group"
-    manual = read_manual_grades(settings.manual_grades)[0] if settings.manual_grades else None
-    table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
-    _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config,
-                                    jobs=settings.nprocs)  # fmt: skip
-    paths |= stats_paths
-    agreement = _agreement(settings, out, group)
-    if agreement:
-        paths["agreement"] = agreement
-    from t2quant.validation.groundtruth import write_groundtruth_check
-
-    check = write_groundtruth_check(settings.bids_dir, out, group, config=settings.config)
-    if check:
-        paths["groundtruth_check"] = check
-    from t2quant.reports.participant import write_group_report
-
-    paths["report"] = write_group_report(out)
-    print(f"[t2quant] group level: {len(table)} disc rows -> {group}; report {paths['report']}")
-    return paths
-
-
-def _agreement(settings: GroupSettings, out: Path, group: Path) -> Path | None:
-    from t2quant.grading import write_true_grades
-    from t2quant.validation.validate import validate_to_files
-
-    manual = settings.manual_grades
-    truth = Path(settings.bids_dir) / "derivatives" / "groundtruth" / "discs.tsv"
-    if manual is None and truth.is_file():
-        manual = write_true_grades(settings.bids_dir, group / "true_grades.tsv")
-    if manual is None:
-        return None
-    validate_to_files(Path(manual), group / "discs.tsv", group)
-    return group / "agreement.json"
+def print_failures(error: RunFailed, stream=None) -> None:
+    """One line per failure (and the tracebacks when the run was verbose) on ``stream``
+    (default standard error)."""
+    stream = stream or sys.stderr
+    for line in error.details or error.lines:
+        print(f"t2quant: failed: {line}", file=stream)

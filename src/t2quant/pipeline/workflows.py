@@ -3,6 +3,17 @@
 Every factory is ``init_<name>_wf(*, ..., name=...)`` with an ``inputnode`` and an
 ``outputnode``; every node is named after its variable. The nodes are the thin interfaces of
 :mod:`t2quant.pipeline.interfaces`; the numeric work is in the cores of the earlier stages.
+A session's inputs are collected once (:func:`t2quant.io.bids.collect_data`) and passed as
+files, so Nipype's content hash sees every byte that matters.
+
+The graph of one participant::
+
+    inputnode(echoes, sidecars, t2w) -> t2map_wf.fit_t2 ----------------> ds_session
+                     |                        | t2_ms                       ^
+                     +-> discs_wf.seg_image <-+-> discs_wf.segment ---------+
+                                 | image             | dseg, discs          |
+                                 +-----> disc_features_wf.features ---------+
+    ds_session (every session) -> report -> ds_report
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ from pathlib import Path
 from nipype.interfaces.utility import IdentityInterface, Merge
 from nipype.pipeline import engine as pe
 
+from t2quant.io import bids
 from t2quant.pipeline.interfaces import (
     DerivativesSink,
     DiscFeatures,
@@ -30,25 +42,40 @@ __all__ = [
 ]
 
 MAP_OUTPUTS = ("t2_ms", "t2_s", "s0", "b1", "r2", "failure")
+SEGMENTATION_OUTPUTS = ("dseg", "lookup", "discs", "discs_json", "qc")
 
 
 def init_t2map_wf(
     *, method: str = "epg", omp_nthreads: int = 1, name: str = "t2map_wf"
 ) -> pe.Workflow:
-    """Fit T2 maps with ``omp_nthreads`` threads (the node reserves that many processors).
+    """Fit the T2 maps of one session with ``omp_nthreads`` threads (the node reserves that
+    many processors).
 
-    Inputs: ``anat_dir``. Outputs: the maps, ``maps`` (every file), ``stem``.
+    Inputs
+    ------
+    echoes
+        The session's ``*_echo-<n>_MESE`` NIfTI files.
+    sidecars
+        Their JSON sidecars (``EchoTime`` in s).
+    stem
+        The session's BIDS stem (``sub-X_ses-Y``).
+
+    Outputs
+    -------
+    t2_ms, t2_s, s0, b1, r2, failure
+        The maps (T2 in ms and, BIDS, in s; S0; B1 for EPG; R²; failure codes).
+    maps
+        Every map and sidecar written.
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(IdentityInterface(fields=["anat_dir"]), name="inputnode")
-    outputnode = pe.Node(
-        IdentityInterface(fields=[*MAP_OUTPUTS, "maps", "stem"]), name="outputnode"
-    )
+    inputnode = pe.Node(IdentityInterface(fields=["echoes", "sidecars", "stem"]),
+                        name="inputnode")  # fmt: skip
+    outputnode = pe.Node(IdentityInterface(fields=[*MAP_OUTPUTS, "maps"]), name="outputnode")
     fit_t2 = pe.Node(FitT2(method=method, num_threads=omp_nthreads), name="fit_t2",
                      n_procs=omp_nthreads)  # fmt: skip
     workflow.connect([
-        (inputnode, fit_t2, [("anat_dir", "anat_dir")]),
-        (fit_t2, outputnode, [(k, k) for k in (*MAP_OUTPUTS, "maps", "stem")]),
+        (inputnode, fit_t2, [("echoes", "echoes"), ("sidecars", "sidecars"), ("stem", "stem")]),
+        (fit_t2, outputnode, [(k, k) for k in (*MAP_OUTPUTS, "maps")]),
     ])  # fmt: skip
     return workflow
 
@@ -56,28 +83,42 @@ def init_t2map_wf(
 def init_discs_wf(
     *, discs_from: Path | None = None, scheme: str = "project", name: str = "discs_wf"
 ) -> pe.Workflow:
-    """Segment and name the discs on the MESE grid, or import ``discs_from`` (a mask file).
+    """Segment and name the discs on the MESE grid, or import ``discs_from`` (a mask file in
+    the ``scheme`` labels).
 
-    Inputs: ``anat_dir``, ``reference`` (a map on the MESE grid), ``stem``.
-    Outputs: ``image`` (what was segmented), ``dseg``, ``lookup``, ``discs``, ``discs_json``,
-    ``qc``.
+    Inputs
+    ------
+    echoes, sidecars
+        The session's echoes (the image is derived from them when there is no T2w).
+    t2w
+        The session's T2-weighted image (optional).
+    reference
+        A map on the MESE grid (the T2 map), the grid everything is measured on.
+    stem
+        The session's BIDS stem.
+
+    Outputs
+    -------
+    image
+        What was segmented, on the MESE grid.
+    dseg, lookup, discs, discs_json, qc
+        Labels, BIDS lookup, per-level record, flags and warnings, QC picture.
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(IdentityInterface(fields=["anat_dir", "reference", "stem"]),
-                        name="inputnode")  # fmt: skip
-    fields = ["image", "dseg", "lookup", "discs", "discs_json", "qc"]
-    outputnode = pe.Node(IdentityInterface(fields=fields), name="outputnode")
+    fields = ["echoes", "sidecars", "t2w", "reference", "stem"]
+    inputnode = pe.Node(IdentityInterface(fields=fields), name="inputnode")
+    outputnode = pe.Node(IdentityInterface(fields=["image", *SEGMENTATION_OUTPUTS]),
+                         name="outputnode")  # fmt: skip
     seg_image = pe.Node(SegmentationImage(), name="seg_image")
     segment = pe.Node(SegmentDiscs(scheme=scheme), name="segment")
     if discs_from is not None:
         segment.inputs.discs_from = str(discs_from)
     workflow.connect([
-        (inputnode, seg_image, [("anat_dir", "anat_dir"), ("reference", "reference"),
-                                ("stem", "stem")]),
+        (inputnode, seg_image, [(k, k) for k in fields]),
         (inputnode, segment, [("stem", "stem")]),
         (seg_image, segment, [("image", "image")]),
         (seg_image, outputnode, [("image", "image")]),
-        (segment, outputnode, [(k, k) for k in fields[1:]]),
+        (segment, outputnode, [(k, k) for k in SEGMENTATION_OUTPUTS]),
     ])  # fmt: skip
     return workflow
 
@@ -85,20 +126,35 @@ def init_discs_wf(
 def init_disc_features_wf(
     *, thresholds: Path | None = None, name: str = "disc_features_wf"
 ) -> pe.Workflow:
-    """Disc features and suggested grades.
+    """Disc features and suggested Pfirrmann grades.
 
-    Inputs: ``image``, ``dseg``, ``t2_ms``, ``stem``. Outputs: ``features``, ``dictionary``.
+    Inputs
+    ------
+    image, dseg
+        The segmented image and its disc labels.
+    discs, discs_json
+        The segmentation's per-level record and flags (carried into the table).
+    t2_ms
+        The T2 map (ms).
+    stem
+        The session's BIDS stem.
+
+    Outputs
+    -------
+    features
+        ``<stem>_discfeatures.tsv``.
+    dictionary
+        Its JSON data dictionary.
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(IdentityInterface(fields=["image", "dseg", "t2_ms", "stem"]),
-                        name="inputnode")  # fmt: skip
+    fields = ["image", "dseg", "discs", "discs_json", "t2_ms", "stem"]
+    inputnode = pe.Node(IdentityInterface(fields=fields), name="inputnode")
     outputnode = pe.Node(IdentityInterface(fields=["features", "dictionary"]), name="outputnode")
     features = pe.Node(DiscFeatures(), name="features")
     if thresholds is not None:
         features.inputs.thresholds = str(thresholds)
     workflow.connect([
-        (inputnode, features, [("image", "image"), ("dseg", "dseg"), ("t2_ms", "t2_ms"),
-                               ("stem", "stem")]),
+        (inputnode, features, [(k, k) for k in fields]),
         (features, outputnode, [("features", "features"), ("dictionary", "dictionary")]),
     ])  # fmt: skip
     return workflow
@@ -106,8 +162,9 @@ def init_disc_features_wf(
 
 def init_session_wf(
     *,
-    anat_dir: Path,
+    session: bids.SessionInputs,
     output_dir: Path,
+    bids_dir: Path,
     method: str = "epg",
     discs_from: Path | None = None,
     scheme: str = "project",
@@ -117,31 +174,49 @@ def init_session_wf(
 ) -> pe.Workflow:
     """One session from its echoes to derivatives in ``output_dir/sub-X/ses-Y/anat``.
 
-    Outputs: ``features`` (the session's feature table) and ``out_files`` (everything written).
+    Inputs
+    ------
+    echoes, sidecars, t2w, stem
+        Set from ``session`` (:func:`t2quant.io.bids.collect_session`).
+
+    Outputs
+    -------
+    features
+        The session's feature table (in the work folder).
+    out_files
+        Every derivative the sink wrote.
     """
-    anat_dir = Path(anat_dir).resolve()
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(IdentityInterface(fields=["anat_dir"]), name="inputnode")
-    inputnode.inputs.anat_dir = str(anat_dir)
+    inputnode = pe.Node(IdentityInterface(fields=["echoes", "sidecars", "t2w", "stem"]),
+                        name="inputnode")  # fmt: skip
+    inputnode.inputs.echoes = [str(p) for p in session.echoes]
+    inputnode.inputs.sidecars = [str(p) for p in session.sidecars]
+    if session.t2w is not None:
+        inputnode.inputs.t2w = str(session.t2w)
+    inputnode.inputs.stem = session.stem
     outputnode = pe.Node(IdentityInterface(fields=["features", "out_files"]), name="outputnode")
     t2map_wf = init_t2map_wf(method=method, omp_nthreads=omp_nthreads)
     discs_wf = init_discs_wf(discs_from=discs_from, scheme=scheme)
     disc_features_wf = init_disc_features_wf(thresholds=thresholds)
     collect = pe.Node(Merge(8, ravel_inputs=True), name="collect", run_without_submitting=True)
-    ds_session = pe.Node(DerivativesSink(), name="ds_session", run_without_submitting=True)
-    ds_session.inputs.bids_dir = str(anat_dir.parent.parent.parent)
-    ds_session.inputs.out_dir = str(
-        Path(output_dir).resolve() / anat_dir.parent.parent.name / anat_dir.parent.name / "anat"
-    )
+    ds_session = pe.Node(
+        DerivativesSink(base_directory=str(Path(output_dir).resolve()),
+                        participant=session.participant, session=session.session,
+                        bids_dir=str(Path(bids_dir).resolve())),
+        name="ds_session", run_without_submitting=True,
+    )  # fmt: skip
+    echo_fields = [("echoes", "inputnode.echoes"), ("sidecars", "inputnode.sidecars"),
+                   ("stem", "inputnode.stem")]  # fmt: skip
     workflow.connect([
-        (inputnode, t2map_wf, [("anat_dir", "inputnode.anat_dir")]),
-        (inputnode, discs_wf, [("anat_dir", "inputnode.anat_dir")]),
-        (t2map_wf, discs_wf, [("outputnode.t2_ms", "inputnode.reference"),
-                              ("outputnode.stem", "inputnode.stem")]),
-        (t2map_wf, disc_features_wf, [("outputnode.t2_ms", "inputnode.t2_ms"),
-                                      ("outputnode.stem", "inputnode.stem")]),
+        (inputnode, t2map_wf, echo_fields),
+        (inputnode, discs_wf, [*echo_fields, ("t2w", "inputnode.t2w")]),
+        (inputnode, disc_features_wf, [("stem", "inputnode.stem")]),
+        (t2map_wf, discs_wf, [("outputnode.t2_ms", "inputnode.reference")]),
+        (t2map_wf, disc_features_wf, [("outputnode.t2_ms", "inputnode.t2_ms")]),
         (discs_wf, disc_features_wf, [("outputnode.image", "inputnode.image"),
-                                      ("outputnode.dseg", "inputnode.dseg")]),
+                                      ("outputnode.dseg", "inputnode.dseg"),
+                                      ("outputnode.discs", "inputnode.discs"),
+                                      ("outputnode.discs_json", "inputnode.discs_json")]),
         (t2map_wf, collect, [("outputnode.maps", "in1")]),
         (discs_wf, collect, [("outputnode.dseg", "in2"), ("outputnode.lookup", "in3"),
                              ("outputnode.discs", "in4"), ("outputnode.discs_json", "in5"),
@@ -171,42 +246,39 @@ def init_participant_wf(
     """Every session (or the ``sessions`` given, labels without ``ses-``) of one participant,
     then the participant's HTML report ``output_dir/sub-X.html``.
 
-    ``discs_from``: a folder searched for each session's ``sub-X_ses-Y*_dseg.nii*``.
-    Outputs: ``report``, ``out_files`` (every derivative written).
+    ``discs_from``: a folder searched for each session's ``sub-X_ses-Y*_dseg.nii*``
+    (:func:`t2quant.io.bids.find_mask`).
+
+    Outputs
+    -------
+    report
+        ``OUT/sub-X.html``.
+    out_files
+        Every session derivative written.
     """
     label = participant.removeprefix("sub-")
-    sub_dir = Path(bids_dir) / f"sub-{label}"
-    anat_dirs = sorted(p for p in sub_dir.glob("ses-*/anat") if p.is_dir())
-    if sessions:
-        anat_dirs = [a for a in anat_dirs if a.parent.name.removeprefix("ses-") in sessions]
-    if not anat_dirs:
-        raise ValueError(f"{sub_dir}: no ses-*/anat folders (sessions asked: {sessions or 'all'})")
+    collected = bids.collect_data(bids_dir, label, tuple(sessions or ()))
     workflow = pe.Workflow(name=name or f"sub_{label}_wf")
     outputnode = pe.Node(IdentityInterface(fields=["report", "out_files"]), name="outputnode")
-    gather = pe.Node(Merge(len(anat_dirs), ravel_inputs=True), name="gather",
+    gather = pe.Node(Merge(len(collected), ravel_inputs=True), name="gather",
                      run_without_submitting=True)  # fmt: skip
-    report = pe.Node(
-        ParticipantReport(output_dir=str(Path(output_dir).resolve()), participant=label),
-        name="report",
-    )
-    for i, anat in enumerate(anat_dirs, start=1):
-        ses = anat.parent.name.removeprefix("ses-")
-        mask = _find_mask(discs_from, f"sub-{label}", ses) if discs_from else None
+    report = pe.Node(ParticipantReport(participant=label), name="report")
+    ds_report = pe.Node(
+        DerivativesSink(base_directory=str(Path(output_dir).resolve()), participant=label),
+        name="ds_report", run_without_submitting=True,
+    )  # fmt: skip
+    for i, session in enumerate(collected, start=1):
+        mask = bids.find_mask(discs_from, label, session.session) if discs_from else None
         session_wf = init_session_wf(
-            anat_dir=anat, output_dir=output_dir, method=method, discs_from=mask, scheme=scheme,
-            thresholds=thresholds, omp_nthreads=omp_nthreads, name=f"ses_{ses}_wf",
+            session=session, output_dir=output_dir, bids_dir=bids_dir, method=method,
+            discs_from=mask, scheme=scheme, thresholds=thresholds, omp_nthreads=omp_nthreads,
+            name=f"ses_{session.session}_wf",
         )  # fmt: skip
         workflow.connect(session_wf, "outputnode.out_files", gather, f"in{i}")
     workflow.connect([
         (gather, report, [("out", "in_files")]),
         (gather, outputnode, [("out", "out_files")]),
-        (report, outputnode, [("out_report", "report")]),
+        (report, ds_report, [("out_report", "in_files")]),
+        (ds_report, outputnode, [("out_files", "report")]),
     ])  # fmt: skip
     return workflow
-
-
-def _find_mask(folder: Path, sub: str, ses: str) -> Path:
-    hits = sorted(Path(folder).rglob(f"{sub}_ses-{ses}*_dseg.nii*"))
-    if not hits:
-        raise ValueError(f"--discs-from {folder}: no {sub}_ses-{ses}*_dseg.nii* found")
-    return hits[0]

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from t2quant import __version__
-from t2quant.io import save_nifti, write_json
+from t2quant.errors import InputError
+from t2quant.grids import require_same_grid
+from t2quant.io import bids, save_nifti, write_json
 from t2quant.io.echoes import MultiEcho
 from t2quant.relaxometry import FAILURE_DESCRIPTIONS, Failure, T2Fit
 
@@ -38,24 +40,23 @@ ESTIMATION: dict[str, tuple[str, str]] = {
     ),
 }
 
-# output key -> (BIDS-like name part, units, description)
+# output key -> (units, description); the file names come from t2quant.io.bids
 _MAPS = {
-    "t2_s": ("T2map", "s", "T2 in seconds (BIDS)"),
-    "t2_ms": ("T2ms", "ms", "T2 in milliseconds"),
-    "s0": ("S0map", "arbitrary", "signal extrapolated to TE = 0"),
-    "b1": ("TB1map", "1", "refocusing angle as a fraction of 180 degrees"),
-    "offset": ("offset", "arbitrary", "constant offset of the fit"),
-    "r2": ("rsquared", "1", "coefficient of determination of the fit"),
-    "rmse": ("rmse", "arbitrary", "root-mean-square residual"),
-    "t2_se_ms": ("T2sems", "ms", "standard error of T2 from the fit Jacobian"),
-    "failure": ("failure", "code", "failure code per voxel (0 = fitted)"),
+    "t2_s": ("s", "T2 in seconds (BIDS)"),
+    "t2_ms": ("ms", "T2 in milliseconds"),
+    "s0": ("arbitrary", "signal extrapolated to TE = 0"),
+    "b1": ("1", "refocusing angle as a fraction of 180 degrees"),
+    "offset": ("arbitrary", "constant offset of the fit"),
+    "r2": ("1", "coefficient of determination of the fit"),
+    "rmse": ("arbitrary", "root-mean-square residual"),
+    "t2_se_ms": ("ms", "standard error of T2 from the fit Jacobian"),
+    "failure": ("code", "failure code per voxel (0 = fitted)"),
 }
 
 
 def map_paths(outdir: str | os.PathLike, stem: str, method: str) -> dict[str, Path]:
     """Where :func:`write_t2_maps` puts each map."""
-    out = Path(outdir)
-    return {key: out / f"{stem}_desc-{method}_{part}.nii.gz" for key, (part, _, _) in _MAPS.items()}
+    return {key: Path(outdir) / bids.map_name(stem, method, key) for key in _MAPS}
 
 
 def write_t2_maps(
@@ -92,13 +93,13 @@ def write_t2_maps(
         "SoftwareVersion": f"t2quant {__version__}",
     }
     for key, path in paths.items():
-        _, units, description = _MAPS[key]
+        units, description = _MAPS[key]
         dtype = np.uint8 if key == "failure" else np.float32
         save_nifti(arrays[key], me.affine, path, dtype=dtype)
         side = {"Units": units, "Description": description, **common}
         if key == "failure":
             side["Levels"] = {str(int(c)): FAILURE_DESCRIPTIONS[c] for c in Failure}
-        write_json(side, str(path).replace(".nii.gz", ".json"))
+        write_json(side, bids.sidecar(path))
     return paths
 
 
@@ -108,10 +109,9 @@ def _load_map(path: str | os.PathLike, me: MultiEcho, what: str) -> np.ndarray:
     data, affine = read_nifti(path)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
-    if data.shape != me.data.shape[:3]:
-        raise ValueError(f"{path}: {what} shape {data.shape} != echo images {me.data.shape[:3]}")
-    if not np.allclose(affine, me.affine, atol=1e-3):
-        raise ValueError(f"{path}: {what} affine differs from the echo images; resample it first")
+    if data.ndim != 3:
+        raise InputError(f"{path}: the {what} must be 3D; got shape {data.shape}")
+    require_same_grid(str(path), data.shape, affine, me.data.shape, me.affine, what)
     return data
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
+from t2quant.errors import InputError
 from t2quant.relaxometry._fast import Scratch, echo_major, rowsum
 from t2quant.relaxometry.checks import check_echo_spacing, check_signal, check_te_ms
 from t2quant.relaxometry.epgfit import EPGModel, fit_epg
@@ -127,7 +128,7 @@ def fit_t2(
         match, or a method that needs a noise level without one.
     """
     if method not in N_PARAMS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     sig = check_signal(signal)
     te = check_te_ms(te_ms, n_echoes=sig.shape[-1])
     shape = sig.shape[:-1]
@@ -173,14 +174,14 @@ def _as_mask(mask: ArrayLike | None, shape: tuple[int, ...], order: str) -> NDAr
         return np.ones(int(np.prod(shape, dtype=np.int64)), dtype=bool)
     m = np.asarray(mask)
     if m.shape != shape:
-        raise ValueError(f"mask shape {m.shape} does not match the image shape {shape}")
+        raise InputError(f"mask shape {m.shape} does not match the image shape {shape}")
     return m.astype(bool).reshape(-1, order=order)
 
 
 def _per_voxel(value: float | ArrayLike, shape: tuple[int, ...], name: str, order: str) -> NDArray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim and arr.shape != shape:
-        raise ValueError(f"{name} shape {arr.shape} does not match the image shape {shape}")
+        raise InputError(f"{name} shape {arr.shape} does not match the image shape {shape}")
     return np.broadcast_to(arr, shape).reshape(-1, order=order).copy()
 
 
@@ -192,33 +193,33 @@ def _context(
     used[0] = not skip_first_echo
     n_params = N_PARAMS[method] - (method == "epg" and b1 is not None)
     if used.sum() < n_params + 1:
-        raise ValueError(
+        raise InputError(
             f"method {method!r} needs at least {n_params + 1} echoes in the fit; "
             f"{int(used.sum())} remain" + (" after skipping the first" if skip_first_echo else "")
         )
     sigma = None
     if isinstance(noise_sigma, str):
         if noise_sigma != "background":
-            raise ValueError(
+            raise InputError(
                 f"noise_sigma must be a number, an array or 'background'; got {noise_sigma!r}"
             )
         if fit_mask.all():
-            raise ValueError(
+            raise InputError(
                 "noise_sigma='background' needs a mask that leaves background voxels out"
             )
         sigma = np.full(flat.shape[0], estimate_noise_sigma(flat, ~fit_mask))
     elif noise_sigma is not None:
         sigma = _per_voxel(noise_sigma, shape, "noise_sigma", order)
         if np.any(~np.isfinite(sigma) | (sigma < 0)):
-            raise ValueError("noise_sigma must be finite and >= 0")
+            raise InputError("noise_sigma must be finite and >= 0")
     if method == "rician" and sigma is None:
-        raise ValueError("method 'rician' needs noise_sigma (a value, a map or 'background')")
+        raise InputError("method 'rician' needs noise_sigma (a value, a map or 'background')")
     if b1 is not None and method != "epg":
-        raise ValueError(f"a fixed b1 is only used by method 'epg', not {method!r}")
+        raise InputError(f"a fixed b1 is only used by method 'epg', not {method!r}")
     t2_min = 0.5 * te[0] if t2_min_ms is None else float(t2_min_ms)
     t2_max = 5.0 * te[-1] if t2_max_ms is None else float(t2_max_ms)
     if not 0 < t2_min < t2_max:
-        raise ValueError(f"need 0 < t2_min_ms < t2_max_ms; got {t2_min}, {t2_max}")
+        raise InputError(f"need 0 < t2_min_ms < t2_max_ms; got {t2_min}, {t2_max}")
     grid = t2_grid_ms(t2_min, t2_max)
     epg = atoms = None
     b1_map = None if b1 is None else _per_voxel(b1, shape, "b1", order)

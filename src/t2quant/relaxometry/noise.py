@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from t2quant.errors import InputError
+
 __all__ = ["estimate_noise_sigma", "signal_mask"]
 
 # Median of a Rayleigh variable is sigma * sqrt(2 ln 2).
@@ -37,14 +39,14 @@ def estimate_noise_sigma(signal: ArrayLike, background: ArrayLike) -> float:
     arr = np.asarray(signal)
     bg = np.asarray(background, dtype=bool)
     if bg.shape != arr.shape[:-1]:
-        raise ValueError(f"background mask shape {bg.shape} != image shape {arr.shape[:-1]}")
+        raise InputError(f"background mask shape {bg.shape} != image shape {arr.shape[:-1]}")
     values = arr[bg]
     values = values[np.isfinite(values)]
     if values.size == 0:
-        raise ValueError("cannot estimate the noise: the background mask is empty")
+        raise InputError("cannot estimate the noise: the background mask is empty")
     median = float(np.median(values))
     if median <= 0:
-        raise ValueError(
+        raise InputError(
             "cannot estimate the noise: the background is zero (masked or zero-filled "
             "images); pass noise_sigma explicitly"
         )

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
+from t2quant.errors import InputError
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.segmentation.column import STEP_MM, Column, find_column, mid_sagittal
 from t2quant.segmentation.conus import conus_tip_mm
@@ -127,7 +128,7 @@ def _same_frame(
     fluid: NDArray, affine: NDArray, orientation: str | None, name: str, shape: tuple
 ) -> Frame:
     if fluid.shape != shape:
-        raise ValueError(f"{name}: the fluid image has shape {fluid.shape}, not {shape}")
+        raise InputError(f"{name}: the fluid image has shape {fluid.shape}, not {shape}")
     return to_canonical(fluid, affine, orientation=orientation, name=f"{name} (fluid image)")
 
 

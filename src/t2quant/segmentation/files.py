@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
+from t2quant.io import bids
 from t2quant.segmentation.core import DiscSegmentation, segment_discs
 from t2quant.segmentation.imports import import_labels
 from t2quant.segmentation.outputs import write_segmentation
@@ -46,22 +47,13 @@ def mese_fluid_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
     return (late * late / np.maximum(early, np.finfo(np.float32).tiny)).astype(np.float32)
 
 
-def bids_stem(name: str) -> str:
-    """``sub-01_ses-1_T2w`` -> ``sub-01_ses-1``: a BIDS suffix (the last part, without a
-    ``-``) is replaced by the output's own; other names are kept whole."""
-    parts = name.split("_")
-    if len(parts) > 1 and "-" not in parts[-1] and all("-" in p for p in parts[:-1]):
-        return "_".join(parts[:-1])
-    return name
-
-
 def load_t2w_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, NDArray, str, str]:
     """(image, fluid image or None, affine, stem, source) from a 3D NIfTI or multi-echo
     input."""
     if len(inputs) == 1 and inputs[0].is_file():
         img = nib.load(str(inputs[0]))
         if len(img.shape) == 3 or (len(img.shape) == 4 and img.shape[3] == 1):
-            stem = bids_stem(inputs[0].name.removesuffix(".gz").removesuffix(".nii"))
+            stem = bids.stem_of(inputs[0].name)
             return np.asanyarray(img.dataobj), None, img.affine, stem, str(inputs[0])
     from t2quant.io.echoes import load_input
 
@@ -74,9 +66,12 @@ def load_t2w_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, 
 
 def segment_to_files(
     inputs: list[Path], outdir: Path, *, orientation: str | None = None,
-    labels_from: tuple[str, str] | None = None, te_ms=None,
+    labels_from: tuple[str, str] | None = None, te_ms=None, stem: str | None = None,
 ) -> tuple[DiscSegmentation, dict[str, Path]]:  # fmt: skip
-    image, fluid, affine, stem, source = load_t2w_image([Path(p) for p in inputs], te_ms)
+    """Segment (or import) the discs of ``inputs`` and write the segmentation files named
+    after ``stem`` (default: the input's own stem) into ``outdir``."""
+    image, fluid, affine, found_stem, source = load_t2w_image([Path(p) for p in inputs], te_ms)
+    stem = stem or found_stem
     if labels_from is not None:
         scheme, mask_path = labels_from
         mask_img = nib.load(mask_path)

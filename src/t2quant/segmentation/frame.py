@@ -17,6 +17,8 @@ import nibabel.orientations as nio
 import numpy as np
 from numpy.typing import NDArray
 
+from t2quant.errors import InputError
+
 __all__ = ["CANONICAL", "Frame", "to_canonical"]
 
 CANONICAL = ("P", "I", "R")
@@ -44,7 +46,7 @@ def parse_axcodes(codes: str) -> tuple[str, str, str]:
     letters = tuple(codes.strip().upper())
     pairs = ({"L", "R"}, {"A", "P"}, {"S", "I"})
     if len(letters) != 3 or not all(sum(c in p for c in letters) == 1 for p in pairs):
-        raise ValueError(
+        raise InputError(
             f"orientation {codes!r} must be three nibabel axis codes, one of L/R, one of A/P and "
             "one of S/I, naming where each array axis points as its index grows (e.g. 'IPR')"
         )
@@ -66,16 +68,16 @@ def to_canonical(
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3 or min(data.shape) < 2:
-        raise ValueError(f"{name}: need a 3D sagittal volume, got an array of shape {data.shape}")
+        raise InputError(f"{name}: need a 3D sagittal volume, got an array of shape {data.shape}")
     data = data.astype(np.float32)
     finite = np.isfinite(data)
     if not finite.any() or np.ptp(data[finite]) == 0:
-        raise ValueError(f"{name}: the image is empty or constant; there is nothing to segment")
+        raise InputError(f"{name}: the image is empty or constant; there is nothing to segment")
     data = np.where(finite, data, 0.0).astype(np.float32)
     affine = np.asarray(affine, dtype=np.float64)
     codes = parse_axcodes(orientation) if orientation else nio.aff2axcodes(affine)
     if None in codes:
-        raise ValueError(f"{name}: the affine does not define an orientation; pass orientation=")
+        raise InputError(f"{name}: the affine does not define an orientation; pass orientation=")
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     ornt = nio.ornt_transform(nio.axcodes2ornt(codes), nio.axcodes2ornt(CANONICAL))
     canonical = np.ascontiguousarray(nio.apply_orientation(data, ornt))
@@ -91,7 +93,7 @@ def _check_sagittal(shape: tuple[int, ...], voxel_mm: NDArray, name: str) -> Non
     thinnest = int(np.argmin(extent))
     if thinnest != 2:
         plane = {0: "coronal", 1: "axial"}[thinnest]
-        raise ValueError(
+        raise InputError(
             f"{name}: this looks like a {plane} slab (extent {extent[0]:.0f} mm anterior-"
             f"posterior, {extent[1]:.0f} mm superior-inferior, {extent[2]:.0f} mm left-right); "
             "disc segmentation needs a sagittal slab. If the file's orientation is wrong, "

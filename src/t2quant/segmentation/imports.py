@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from t2quant.errors import InputError
+from t2quant.grids import require_same_grid
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.segmentation.core import DiscSegmentation, records_from_labels
 
@@ -66,7 +68,7 @@ def scheme_mapping(scheme: str | Path, values: set[int]) -> dict[int, str]:
         table = pd.read_csv(scheme, sep="\t", dtype=str)
         missing = {"label", "level"} - set(table.columns)
         if missing:
-            raise ValueError(f"{scheme}: mapping TSV needs columns 'label' and 'level'")
+            raise InputError(f"{scheme}: mapping TSV needs columns 'label' and 'level'")
         return {int(row.label): str(row.level) for row in table.itertuples()}
     if scheme == "spineps":
         return _spineps(values)
@@ -76,7 +78,7 @@ def scheme_mapping(scheme: str | Path, values: set[int]) -> dict[int, str]:
         return dict(_SPIDER)
     if scheme == "project":
         return {i + 1: name for i, name in enumerate(LEVELS)}
-    raise ValueError(f"unknown label scheme {scheme!r}; use one of {SCHEMES} or a .tsv mapping")
+    raise InputError(f"unknown label scheme {scheme!r}; use one of {SCHEMES} or a .tsv mapping")
 
 
 def import_labels(
@@ -96,17 +98,9 @@ def import_labels(
         When the mask's grid (shape or affine) differs from the image it belongs to.
     """
     mask = np.asarray(mask)
-    if image_shape is not None and tuple(mask.shape[:3]) != tuple(image_shape[:3]):
-        raise ValueError(
-            f"{name}: mask shape {mask.shape} does not match the image grid {tuple(image_shape)}; "
-            "resample the mask onto the image first"
-        )
-    if image_affine is not None and mask_affine is not None:
-        if not np.allclose(mask_affine, image_affine, atol=1e-3):
-            raise ValueError(
-                f"{name}: the mask's affine differs from the image's; the two are not on the same "
-                "grid (resample the mask onto the image first)"
-            )
+    if image_shape is not None or image_affine is not None:
+        ref_shape = mask.shape if image_shape is None else image_shape
+        require_same_grid(name, mask.shape, mask_affine, ref_shape, image_affine, "mask")
     values = {int(v) for v in np.unique(mask) if v != 0}
     mapping = scheme_mapping(scheme, values)
     labels = np.zeros(mask.shape[:3], np.uint8)
@@ -122,7 +116,7 @@ def import_labels(
             warnings.append(f"{name}: label {value} is {level} (transitional anatomy); not renamed")
             flags.update({"transitional_anatomy", "level_uncertain"})
         else:
-            raise ValueError(f"{name}: label {value} maps to unknown level {level!r}")
+            raise InputError(f"{name}: label {value} maps to unknown level {level!r}")
     other_discs = [v for v in ignored if _is_disc_label(str(scheme), v)]
     if other_discs:
         warnings.append(

@@ -10,7 +10,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from t2quant import __version__
-from t2quant.io import atomic_path, save_nifti, write_json, write_tsv
+from t2quant.io import atomic_path, bids, save_nifti, write_json, write_tsv
 from t2quant.levels import ABBREVIATIONS, LEVEL_COLORS, LEVELS
 
 __all__ = ["dseg_lookup", "records_table", "write_segmentation"]
@@ -60,13 +60,7 @@ def write_segmentation(
     """Write ``<stem>_dseg.nii.gz``, ``<stem>_dseg.tsv``, ``<stem>_discs.tsv`` (+ JSON with
     the warnings and flags) and ``<stem>_qc.png`` into ``outdir``."""
     out = Path(outdir)
-    paths = {
-        "dseg": out / f"{stem}_dseg.nii.gz",
-        "lookup": out / f"{stem}_dseg.tsv",
-        "discs": out / f"{stem}_discs.tsv",
-        "discs_json": out / f"{stem}_discs.json",
-        "qc": out / f"{stem}_qc.png",
-    }
+    paths = {key: out / name for key, name in bids.segmentation_names(stem).items()}
     save_nifti(seg.labels.astype(np.uint8), affine, paths["dseg"], dtype=np.uint8)
     write_tsv(dseg_lookup(), paths["lookup"])
     write_tsv(records_table(seg), paths["discs"])
@@ -121,7 +115,7 @@ def qc_picture(seg, image: NDArray, affine: NDArray, path: Path, *, orientation=
         ax.set_title(f"sagittal slice {z + 1} of {nz}", fontsize=9)
         ax.axis("off")
     note = "; ".join(seg.flags) if seg.flags else "no flags"
-    fig.suptitle(f"{path.name.replace('_qc.png', '')}: {note}", fontsize=9)
+    fig.suptitle(f"{bids.stem_of(path.name)}: {note}", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")

@@ -24,7 +24,6 @@ __all__ = ["DiscOutline", "outline_disc"]
 
 MAX_DEPTH_MM = 48.0
 ENDPLATE_MM = 1.2  # endplate thickness trimmed off a collapsed disc's dark band
-OUTSIDE = 0.55  # anterior to the disc: the dark longitudinal ligament
 CSF = 1.6  # relative to the body signal: brighter than this next to the canal wall is fluid
 BODY_PROBE_MM = 8.0  # body rows sampled above and below a gap
 EDGE_FRACTION = 0.3  # disc edge: this far from the endplate minimum up to the disc signal

@@ -13,30 +13,32 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from t2quant.grids import same_grid
 from t2quant.io import save_nifti
 
 __all__ = ["segmentation_image"]
 
 
-def segmentation_image(anat_dir: Path, reference: Path, out: Path) -> tuple[Path, str]:
-    """Write the segmentation image of the session in ``anat_dir`` onto the grid of
-    ``reference`` (a map of the MESE fit); returns its path and a note of its source."""
+def segmentation_image(
+    reference: Path, out: Path, *, t2w: Path | None = None, echoes: list[Path] | None = None
+) -> tuple[Path, str]:
+    """Write the session's segmentation image onto the grid of ``reference`` (a map of the
+    MESE fit): ``t2w`` when given, else the image derived from the ``echoes`` (a BIDS MESE
+    series). Returns its path and a note of its source."""
     ref = nib.load(str(reference))
-    t2w = sorted(Path(anat_dir).glob("*_T2w.nii*"))
-    if t2w:
-        img = nib.load(str(t2w[0]))
-        same = img.shape[:3] == ref.shape[:3] and np.allclose(img.affine, ref.affine, atol=1e-3)
-        if same:
+    if t2w is not None:
+        img = nib.load(str(t2w))
+        if same_grid(img.shape, img.affine, ref.shape, ref.affine):
             data = np.asanyarray(img.dataobj).astype(np.float32)
-            return save_nifti(data, ref.affine, out), f"{t2w[0]} (on the MESE grid)"
+            return save_nifti(data, ref.affine, out), f"{t2w} (on the MESE grid)"
         from nibabel.processing import resample_from_to
 
         moved = resample_from_to(img, (ref.shape[:3], ref.affine), order=1)
         data = np.asarray(moved.dataobj, dtype=np.float32)
-        return save_nifti(data, ref.affine, out), f"{t2w[0]} resampled onto the MESE grid"
-    from t2quant.io.echoes import load_bids_session
+        return save_nifti(data, ref.affine, out), f"{t2w} resampled onto the MESE grid"
+    from t2quant.io.echoes import load_bids_echoes
     from t2quant.segmentation.files import mese_t2w_image
 
-    me = load_bids_session(anat_dir)
+    me = load_bids_echoes(echoes or [])
     image = mese_t2w_image(me.data, me.te_ms)
     return save_nifti(image, me.affine, out), "T2-weighted image derived from the echoes"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from t2quant.errors import InputError
 from t2quant.relaxometry.epg import epg_mese_signal
 from t2quant.synth.phantom import SpinePhantom, smooth_field
 from t2quant.synth.protocol import Grid, Protocol
@@ -48,7 +49,7 @@ def smooth_b1_field(
     """
     lo, hi = b1_range
     if not 0 < lo <= hi:
-        raise ValueError(f"b1_range must satisfy 0 < low <= high, got {b1_range}")
+        raise InputError(f"b1_range must satisfy 0 < low <= high, got {b1_range}")
     f = smooth_field(
         Grid(tuple(shape), affine).world_coordinates(), seed, wavelength_mm=(150, 400), n_modes=6
     )
@@ -60,7 +61,7 @@ def smooth_b1_field(
 def add_rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Magnitude of ``signal`` plus complex Gaussian noise of SD ``sigma`` per channel."""
     if sigma < 0:
-        raise ValueError(f"noise sigma must be >= 0, got {sigma}")
+        raise InputError(f"noise sigma must be >= 0, got {sigma}")
     if sigma == 0:
         return np.abs(signal)
     real = signal + rng.normal(0.0, sigma, signal.shape)
@@ -114,13 +115,13 @@ def simulate_mese(
     MESEAcquisition with echoes of shape (X, Y, Z, n_echoes).
     """
     if not snr > 0:
-        raise ValueError(f"snr must be positive, got {snr!r}")
+        raise InputError(f"snr must be positive, got {snr!r}")
     shape = phantom.t2_ms.shape
     rng = np.random.default_rng([seed, 5])
     if b1 is None:
         b1 = smooth_b1_field(shape, phantom.affine, b1_range=protocol.b1_range, seed=seed)
     elif b1.shape != shape:
-        raise ValueError(f"b1 map shape {b1.shape} does not match the phantom {shape}")
+        raise InputError(f"b1 map shape {b1.shape} does not match the phantom {shape}")
     tissue = phantom.pd > 0
     echoes = np.zeros((*shape, protocol.n_echoes), np.float64)
     t1 = phantom.t1_ms[tissue].astype(np.float64)

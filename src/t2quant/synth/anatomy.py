@@ -99,11 +99,6 @@ def _line_normal(theta: float) -> np.ndarray:
     return np.array([np.sin(theta), np.cos(theta)])
 
 
-def _anterior(theta: float) -> np.ndarray:
-    """Unit vector (y, z) pointing anterior, perpendicular to the column axis."""
-    return np.array([np.cos(theta), -np.sin(theta)])
-
-
 @dataclass(frozen=True)
 class Endplate:
     """An endplate line in the sagittal plane: centre point (y, z) mm and axis tilt (rad)."""

@@ -28,6 +28,8 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from t2quant.errors import InputError
+
 __all__ = ["MR_IMAGE_STORAGE", "ras_to_lps", "write_mese_dicom"]
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -78,15 +80,15 @@ def _geometry(
     """
     affine = np.asarray(affine, dtype=float)
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-        raise ValueError(f"affine must be a finite 4x4 array, got shape {affine.shape}")
+        raise InputError(f"affine must be a finite 4x4 array, got shape {affine.shape}")
     lin = affine[:3, :3]
     if abs(np.linalg.det(lin)) < 1e-9:
-        raise ValueError("affine is singular: its three voxel axes must span 3D space")
+        raise InputError("affine is singular: its three voxel axes must span 3D space")
     sizes = np.linalg.norm(lin, axis=0)
     row_cos = ras_to_lps(lin[:, 0] / sizes[0])  # direction of increasing column index
     col_cos = ras_to_lps(lin[:, 1] / sizes[1])  # direction of increasing row index
     if abs(float(row_cos @ col_cos)) > 1e-6:
-        raise ValueError(
+        raise InputError(
             "affine voxel axes 0 and 1 are not perpendicular; DICOM images need an "
             "orthogonal in-plane grid (ImageOrientationPatient)"
         )
@@ -105,11 +107,11 @@ def _stored_values(echoes: np.ndarray, rescale: tuple[float, float] | None) -> n
     """Stored uint16 values such that ``stored * slope + intercept`` approximates ``echoes``."""
     slope, intercept = (1.0, 0.0) if rescale is None else (float(rescale[0]), float(rescale[1]))
     if not np.isfinite(slope) or slope == 0 or not np.isfinite(intercept):
-        raise ValueError(f"rescale must be a finite (slope, intercept) with slope != 0: {rescale}")
+        raise InputError(f"rescale must be a finite (slope, intercept) with slope != 0: {rescale}")
     stored = np.rint((echoes - intercept) / slope)
     lo, hi = float(stored.min()), float(stored.max())
     if lo < 0 or hi > _UINT16_MAX:
-        raise ValueError(
+        raise InputError(
             f"echo values map to stored values {lo:g}..{hi:g}, outside uint16 0..{_UINT16_MAX}; "
             "pass rescale=(slope, intercept) so that (value - intercept) / slope fits"
         )
@@ -174,14 +176,14 @@ def write_mese_dicom(
     """
     data = np.asarray(echoes, dtype=float)
     if data.ndim != 4 or min(data.shape) < 1:
-        raise ValueError(f"echoes must have shape (X, Y, Z, n_echoes), got {data.shape}")
+        raise InputError(f"echoes must have shape (X, Y, Z, n_echoes), got {data.shape}")
     te = np.asarray(te_ms, dtype=float).reshape(-1)
     if te.shape != (data.shape[3],):
-        raise ValueError(f"te_ms has {te.size} values but echoes has {data.shape[3]} echoes")
+        raise InputError(f"te_ms has {te.size} values but echoes has {data.shape[3]} echoes")
     if not np.all(np.isfinite(te)) or np.any(te <= 0):
-        raise ValueError(f"te_ms must be positive finite milliseconds, got {te.tolist()}")
+        raise InputError(f"te_ms must be positive finite milliseconds, got {te.tolist()}")
     if not np.all(np.isfinite(data)):
-        raise ValueError("echoes contains NaN or infinite values")
+        raise InputError("echoes contains NaN or infinite values")
     nz, ne = data.shape[2], data.shape[3]
     affine = np.asarray(affine, dtype=float)
     iop, pixel_spacing, ipp, spacing, normal = _geometry(affine, nz)

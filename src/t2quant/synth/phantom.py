@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+from t2quant.errors import InputError
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.synth.anatomy import (
     Disc,
@@ -352,7 +353,7 @@ def scale_disc_t2(
         mean = t2[mask].mean()
         target = (targets or {}).get(level, mean) + (offsets or {}).get(level, 0.0)
         if not target > 0:
-            raise ValueError(f"target whole-disc T2 of {level} must be positive, got {target!r} ms")
+            raise InputError(f"target whole-disc T2 of {level} must be positive, got {target!r} ms")
         wanted[level] = (mask, target / mean)
     for mask, factor in wanted.values():
         t2[mask] *= factor
@@ -420,10 +421,10 @@ def make_spine_phantom(
     full.update(grades or {})
     unknown = set(full) - set(levels)
     if unknown:
-        raise ValueError(f"grades given for levels not in this phantom: {sorted(unknown)}")
+        raise InputError(f"grades given for levels not in this phantom: {sorted(unknown)}")
     for level, g in full.items():
         if g not in (1, 2, 3, 4, 5):
-            raise ValueError(f"Pfirrmann grade of {level} must be 1..5, got {g!r}")
+            raise InputError(f"Pfirrmann grade of {level} must be 1..5, got {g!r}")
     anatomy = build_anatomy(
         grades=full,
         seed=seed,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from t2quant.errors import InputError
+
 SLAB_ORIENTATIONS = ("sagittal", "axial", "oblique")
 
 
@@ -45,16 +47,16 @@ class Protocol:
             "t2w_tr_ms",
         ):
             if not getattr(self, name) > 0:
-                raise ValueError(f"Protocol.{name} must be positive, got {getattr(self, name)!r}")
+                raise InputError(f"Protocol.{name} must be positive, got {getattr(self, name)!r}")
         for name in ("n_slices", "n_echoes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"Protocol.{name} must be an integer >= 1, got {value!r}")
+                raise InputError(f"Protocol.{name} must be an integer >= 1, got {value!r}")
         lo, hi = self.b1_range
         if not 0 < lo <= hi:
-            raise ValueError(f"Protocol.b1_range must satisfy 0 < low <= high, got {self.b1_range}")
+            raise InputError(f"Protocol.b1_range must satisfy 0 < low <= high, got {self.b1_range}")
         if hi * self.refocus_deg > 180.0 + 1e-9:
-            raise ValueError("Protocol.b1_range * refocus_deg must not exceed 180 degrees")
+            raise InputError("Protocol.b1_range * refocus_deg must not exceed 180 degrees")
 
     @property
     def echo_times_ms(self) -> np.ndarray:
@@ -98,7 +100,7 @@ def _axes_for(slab: str, oblique_deg: float) -> np.ndarray:
         a = np.deg2rad(oblique_deg)
         rot = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
         return rot @ np.column_stack([p, i, r])
-    raise ValueError(f"slab must be one of {SLAB_ORIENTATIONS}, got {slab!r}")
+    raise InputError(f"slab must be one of {SLAB_ORIENTATIONS}, got {slab!r}")
 
 
 def slab_grid(

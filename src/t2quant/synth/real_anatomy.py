@@ -90,6 +90,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
+from t2quant.errors import InputError
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.synth.phantom import SpinePhantom, scale_disc_t2
 from t2quant.synth.tissues import TISSUES, Tissue, disc_appearance, level_t2_factor
@@ -150,7 +151,7 @@ _CLASS_TISSUES = (Tissue.LIGAMENT, Tissue.MUSCLE, Tissue.MARROW, Tissue.FAT)
 def _voxel_sizes(voxel_mm) -> np.ndarray:
     vox = np.asarray(voxel_mm, dtype=float).reshape(-1)
     if vox.shape != (3,) or not np.all(np.isfinite(vox)) or not np.all(vox > 0):
-        raise ValueError(f"voxel_mm must be three positive sizes in mm, got {voxel_mm!r}")
+        raise InputError(f"voxel_mm must be three positive sizes in mm, got {voxel_mm!r}")
     return vox
 
 
@@ -178,22 +179,22 @@ def axcodes_affine(axcodes: str, voxel_mm: Sequence[float], shape: Sequence[int]
         If the codes are not one of each pair, or the sizes or shape are invalid.
     """
     if not isinstance(axcodes, str) or len(axcodes) != 3:
-        raise ValueError(f"axcodes must be a 3-letter string such as 'IPR', got {axcodes!r}")
+        raise InputError(f"axcodes must be a 3-letter string such as 'IPR', got {axcodes!r}")
     codes = axcodes.upper()
     unknown = [c for c in codes if c not in _DIRECTIONS]
     if unknown:
-        raise ValueError(f"axcodes {axcodes!r} has unknown letters {unknown}; use L/R, A/P, S/I")
+        raise InputError(f"axcodes {axcodes!r} has unknown letters {unknown}; use L/R, A/P, S/I")
     for pair in _PAIRS:
         n = sum(c in pair for c in codes)
         if n != 1:
-            raise ValueError(
+            raise InputError(
                 f"axcodes {axcodes!r} must name exactly one of {pair[0]}/{pair[1]} (found {n}); "
                 "each of L/R, A/P and S/I appears once"
             )
     vox = _voxel_sizes(voxel_mm)
     dims = np.asarray(shape).reshape(-1)
     if dims.shape != (3,) or not np.all(dims >= 1) or not np.all(dims == np.round(dims)):
-        raise ValueError(f"shape must be three positive integers, got {shape!r}")
+        raise InputError(f"shape must be three positive integers, got {shape!r}")
     lin = np.column_stack([np.asarray(_DIRECTIONS[c]) * v for c, v in zip(codes, vox, strict=True)])
     affine = np.eye(4)
     affine[:3, :3] = lin
@@ -366,7 +367,7 @@ def segment_tissues(
     disc_mask = discs > 0
     sample = logs[body & ~disc_mask]
     if sample.size < 16 or np.unique(sample[:: max(1, sample.size // 4096)]).size < 4:
-        raise ValueError(
+        raise InputError(
             "the T2w image has too little intensity contrast inside the body "
             "to derive four tissue classes"
         )
@@ -450,37 +451,37 @@ def _check_inputs(t2w, disc_labels, label_levels):
     t2w = np.asarray(t2w)
     labels = np.asarray(disc_labels)
     if t2w.ndim != 3 or labels.ndim != 3:
-        raise ValueError(
+        raise InputError(
             f"t2w and disc_labels must be 3D arrays, got {t2w.ndim}D and {labels.ndim}D"
         )
     if t2w.shape != labels.shape:
-        raise ValueError(f"t2w shape {t2w.shape} and disc_labels shape {labels.shape} differ")
+        raise InputError(f"t2w shape {t2w.shape} and disc_labels shape {labels.shape} differ")
     if not np.issubdtype(t2w.dtype, np.number) or np.iscomplexobj(t2w):
-        raise ValueError(f"t2w must be a real-valued image, got dtype {t2w.dtype}")
+        raise InputError(f"t2w must be a real-valued image, got dtype {t2w.dtype}")
     if not np.all(np.isfinite(t2w)):
-        raise ValueError("t2w contains NaN or infinite values")
+        raise InputError("t2w contains NaN or infinite values")
     if not np.issubdtype(labels.dtype, np.number) or np.iscomplexobj(labels):
-        raise ValueError(f"disc_labels must be integer labels, got dtype {labels.dtype}")
+        raise InputError(f"disc_labels must be integer labels, got dtype {labels.dtype}")
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            raise ValueError("disc_labels must hold integer label values")
+            raise InputError("disc_labels must hold integer label values")
     labels = labels.astype(np.int64)
     names = {}
     for key, level in label_levels.items():
         if level not in LEVEL_INDEX:
-            raise ValueError(
+            raise InputError(
                 f"label_levels[{key!r}] = {level!r} is not a known disc level; "
                 f"known: {', '.join(LEVEL_INDEX)}"
             )
         names[int(key)] = level
     if len(set(names.values())) != len(names):
-        raise ValueError(f"label_levels maps several labels to one level: {dict(label_levels)}")
+        raise InputError(f"label_levels maps several labels to one level: {dict(label_levels)}")
     if 0 in names:
-        raise ValueError("label 0 is background and cannot name a disc level")
+        raise InputError("label 0 is background and cannot name a disc level")
     present = np.unique(labels)
     unknown = sorted(int(v) for v in present if v != 0 and int(v) not in names)
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"disc_labels contains labels {unknown} not in label_levels "
             f"(known labels: {sorted(names)})"
         )
@@ -544,24 +545,24 @@ def make_real_anatomy_phantom(
     full_grades = {lvl: DEFAULT_GRADES.get(lvl, 3) for lvl in levels_in_fov}
     extra = sorted(set(grades or {}) - set(levels_in_fov))
     if extra:
-        raise ValueError(
+        raise InputError(
             f"grades given for levels not labelled in this volume: {extra}; "
             f"labelled: {list(levels_in_fov)}"
         )
     full_grades.update(grades or {})
     for level, g in full_grades.items():
         if isinstance(g, bool) or g not in (1, 2, 3, 4, 5):
-            raise ValueError(f"Pfirrmann grade of {level} must be 1..5, got {g!r}")
+            raise InputError(f"Pfirrmann grade of {level} must be 1..5, got {g!r}")
     targets = dict(disc_t2_ms or {})
     extra = sorted(set(targets) - set(levels_in_fov))
     if extra:
-        raise ValueError(
+        raise InputError(
             f"disc_t2_ms given for levels not labelled in this volume: {extra}; "
             f"labelled: {list(levels_in_fov)}"
         )
     for level, target in targets.items():
         if not (isinstance(target, int | float | np.number) and np.isfinite(target) and target > 0):
-            raise ValueError(f"disc_t2_ms[{level!r}] must be a positive T2 in ms, got {target!r}")
+            raise InputError(f"disc_t2_ms[{level!r}] must be a positive T2 in ms, got {target!r}")
 
     tissue, light, info = segment_tissues(t2w, labels, affine, vox)
     disc_mask = labels > 0

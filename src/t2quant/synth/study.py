@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from t2quant.errors import InputError
 from t2quant.levels import LEVELS
 from t2quant.synth.grades import sample_grades
 
@@ -82,7 +83,7 @@ class TrueEffects:
     ) -> float:
         """Full (12-week) running effect on whole-disc T2 of one runner (ms)."""
         if surface not in self.surface_ms:
-            raise ValueError(
+            raise InputError(
                 f"unknown running surface {surface!r}; known: {sorted(self.surface_ms)}"
             )
         sweet = self.volume_peak_ms * np.exp(
@@ -120,7 +121,7 @@ def draw_participants(n: int, seed: int, groups: Sequence[str] | None = None) ->
     arm (``"run"`` or ``"control"``); each arm is half women.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"a study needs an integer number of participants >= 2, got {n!r}")
+        raise InputError(f"a study needs an integer number of participants >= 2, got {n!r}")
     rng = np.random.default_rng([seed, 1])
     if groups is None:
         n_run = (n + 1) // 2
@@ -130,9 +131,9 @@ def draw_participants(n: int, seed: int, groups: Sequence[str] | None = None) ->
         groups = np.asarray(list(groups), dtype=object)
         unknown = sorted(set(groups) - set(GROUPS))
         if unknown:
-            raise ValueError(f"unknown group(s) {unknown}; groups are {list(GROUPS)}")
+            raise InputError(f"unknown group(s) {unknown}; groups are {list(GROUPS)}")
         if len(groups) != n:
-            raise ValueError(f"{len(groups)} groups given for {n} participants")
+            raise InputError(f"{len(groups)} groups given for {n} participants")
     sex = np.empty(n, dtype=object)
     for g in GROUPS:
         idx = np.flatnonzero(groups == g)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from t2quant.io import bids
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.synth.study import (
     SESSION_WEEKS,
@@ -30,21 +31,13 @@ __all__ = [
     "NUCLEUS_FRACTION",
     "natural_t2_ms",
     "simulate_disc_table",
-    "true_moderator_effects",
     "true_subgroup_effects",
 ]
 
 NUCLEUS_FRACTION = 0.45
 """Share of a disc's voxels in the nucleus, for the model-level natural mean T2."""
 
-COVARIATES = (
-    "sex",
-    "bmi",
-    "running_volume_km",
-    "running_volume_6_12_km",
-    "mean_speed_kmh",
-    "dominant_surface",
-)
+COVARIATES = tuple(bids.PARTICIPANT_COVARIATES)
 
 
 def natural_t2_ms(grade: int, level: str) -> float:
@@ -114,30 +107,4 @@ def true_subgroup_effects(
             continue
         effect = t.loc[per.index, f"true_effect_{ses}_ms"]
         out[week] = float(np.average(effect, weights=per)) if len(per) else float("nan")
-    return out
-
-
-def true_moderator_effects(
-    table: pd.DataFrame, truth: pd.DataFrame, config
-) -> dict[tuple[str, str, int], float]:
-    """True net difference by (moderator, subgroup, week) for the rows the moderator stage
-    analyses (:func:`t2quant.group.stats.prepare.analysis_rows`), with its subgroup rules.
-
-    Continuous moderators (a per-unit slope) have no entry.
-    """
-    from t2quant.group.stats.prepare import analysis_rows, assign_subgroups
-
-    rows, _ = analysis_rows(table, config.model)
-    out = {("overall", "all", w): v for w, v in true_subgroup_effects(rows, truth).items()}
-    for m in config.moderators:
-        if m.scale == "continuous":
-            continue
-        try:
-            groups, order, _ = assign_subgroups(rows, m)
-        except ValueError:  # cannot be cut; the stage reports it as not estimated
-            continue
-        for s in order:
-            subset = rows[(groups == s).to_numpy()]
-            for w, v in true_subgroup_effects(subset, truth).items():
-                out[(m.name, s, w)] = v
     return out

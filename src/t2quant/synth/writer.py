@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from t2quant import __version__
-from t2quant.io import read_tsv, save_nifti, write_json, write_tsv
+from t2quant.errors import InputError, OutputExists
+from t2quant.io import bids, read_tsv, save_nifti, write_json, write_tsv
 from t2quant.levels import ABBREVIATIONS, LEVEL_COLORS, LEVEL_INDEX, LEVELS
 from t2quant.synth.acquisition import simulate_mese, simulate_t2w
 from t2quant.synth.phantom import SpinePhantom, make_spine_phantom
@@ -46,17 +47,7 @@ from t2quant.synth.study import (
 from t2quant.synth.tissues import TISSUES, Tissue
 
 BIDS_VERSION = "1.10.0"
-PARTICIPANT_COLUMNS = (
-    "participant_id",
-    "group",
-    "sex",
-    "age",
-    "bmi",
-    "running_volume_km",
-    "running_volume_6_12_km",
-    "mean_speed_kmh",
-    "dominant_surface",
-)
+PARTICIPANT_COLUMNS = bids.PARTICIPANT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -74,10 +65,6 @@ class StudySettings:
         return asdict(self)
 
 
-def session_stem(participant_id: str, session: str) -> str:
-    return f"{participant_id}_ses-{session}"
-
-
 def write_synthetic_study(
     out: str | Path, settings: StudySettings = StudySettings(), *, jobs: int = 1
 ) -> pd.DataFrame:
@@ -85,7 +72,7 @@ def write_synthetic_study(
 
     Raises
     ------
-    FileExistsError
+    OutputExists
         If ``out`` already holds a study made with different settings.
     """
     out = Path(out)
@@ -123,7 +110,7 @@ def _check_settings(path: Path, settings: StudySettings) -> None:
     if path.exists():
         found = json.loads(path.read_text())
         if found != wanted:
-            raise FileExistsError(
+            raise OutputExists(
                 f"{path.parent.parent.parent} holds a synthetic study made with other settings "
                 f"({path}); write to a new folder or delete it"
             )
@@ -149,7 +136,9 @@ def _write_participant(
     session_seeds = rng.integers(0, 2**31, size=len(SESSIONS))
     frames = []
     for k, ses in enumerate(SESSIONS):
-        table_path = _truth_anat(out, pid, ses) / f"{session_stem(pid, ses)}_desc-truth_discs.tsv"
+        table_path = _truth_anat(out, pid, ses) / bids.truth_name(
+            bids.session_stem(pid, ses), "table", ".tsv"
+        )
         if table_path.exists():
             frames.append(read_tsv(table_path))
             continue
@@ -170,7 +159,7 @@ def _write_participant(
 
 
 def _truth_anat(out: Path, pid: str, ses: str) -> Path:
-    return out / "derivatives" / "groundtruth" / pid / f"ses-{ses}" / "anat"
+    return bids.truth_anat(out, pid, ses)
 
 
 def _session_truth(phantom: SpinePhantom, pid: str, ses: str, effect_ms: float) -> pd.DataFrame:
@@ -219,8 +208,8 @@ def _write_session(
         phantom, proto, snr=settings.snr, seed=seed, psf_fwhm_vox=settings.psf_fwhm_vox
     )
     t2w = simulate_t2w(phantom, proto, seed=seed, psf_fwhm_vox=settings.psf_fwhm_vox)
-    stem = session_stem(pid, ses)
-    anat = out / pid / f"ses-{ses}" / "anat"
+    stem = bids.session_stem(pid, ses)
+    anat = bids.raw_anat(out, pid, ses)
     common = {
         "MagneticFieldStrength": proto.field_strength_t,
         "Manufacturer": "t2quant synthetic",
@@ -230,7 +219,7 @@ def _write_session(
     }
     for n, te in enumerate(acq.te_ms, start=1):
         echo = np.clip(np.rint(acq.echoes[..., n - 1]), 0, 65535).astype(np.uint16)
-        save_nifti(echo, acq.affine, anat / f"{stem}_echo-{n}_MESE.nii.gz")
+        save_nifti(echo, acq.affine, anat / bids.echo_name(stem, n))
         write_json(
             {
                 **common,
@@ -239,10 +228,10 @@ def _write_session(
                 "PulseSequenceType": "Multi-echo spin echo (CPMG)",
                 "SeriesDescription": f"MESE {proto.n_echoes} echoes, ESP {proto.esp_ms} ms",
             },
-            anat / f"{stem}_echo-{n}_MESE.json",
+            anat / bids.echo_name(stem, n, ".json"),
         )
     save_nifti(
-        np.clip(np.rint(t2w), 0, 65535).astype(np.uint16), acq.affine, anat / f"{stem}_T2w.nii.gz"
+        np.clip(np.rint(t2w), 0, 65535).astype(np.uint16), acq.affine, anat / bids.t2w_name(stem)
     )
     write_json(
         {
@@ -251,13 +240,13 @@ def _write_session(
             "EchoTime": proto.t2w_te_ms / 1000.0,
             "PulseSequenceType": "Fast spin echo",
         },
-        anat / f"{stem}_T2w.json",
+        anat / bids.t2w_name(stem, ".json"),
     )
     truth = _truth_anat(out, pid, ses)
     save_nifti(
         phantom.t2_ms / 1000.0,
         acq.affine,
-        truth / f"{stem}_desc-true_T2map.nii.gz",
+        truth / bids.truth_name(stem, "t2map"),
         dtype=np.float32,
     )
     write_json(
@@ -266,25 +255,23 @@ def _write_session(
             "EstimationAlgorithm": "ground truth: input of the simulation",
             "Description": "True T2 at each voxel centre, in seconds (BIDS).",
         },
-        truth / f"{stem}_desc-true_T2map.json",
+        truth / bids.truth_name(stem, "t2map", ".json"),
     )
-    save_nifti(phantom.pd, acq.affine, truth / f"{stem}_desc-true_PDmap.nii.gz", dtype=np.float32)
+    save_nifti(phantom.pd, acq.affine, truth / bids.truth_name(stem, "pdmap"), dtype=np.float32)
     write_json(
         {"Units": "arbitrary", "Description": "Proton density relative to water."},
-        truth / f"{stem}_desc-true_PDmap.json",
+        truth / bids.truth_name(stem, "pdmap", ".json"),
     )
-    save_nifti(acq.b1, acq.affine, truth / f"{stem}_TB1map.nii.gz", dtype=np.float32)
+    save_nifti(acq.b1, acq.affine, truth / bids.truth_name(stem, "b1map"), dtype=np.float32)
     write_json(
         {
             "Units": "fraction of nominal flip angle",
             "Description": "Transmit scale: refocusing angle = 180 deg x value.",
         },
-        truth / f"{stem}_TB1map.json",
+        truth / bids.truth_name(stem, "b1map", ".json"),
     )
-    save_nifti(phantom.discs, acq.affine, truth / f"{stem}_desc-discs_dseg.nii.gz", dtype=np.int16)
-    save_nifti(
-        phantom.tissue, acq.affine, truth / f"{stem}_desc-tissue_dseg.nii.gz", dtype=np.int16
-    )
+    save_nifti(phantom.discs, acq.affine, truth / bids.truth_name(stem, "discs"), dtype=np.int16)
+    save_nifti(phantom.tissue, acq.affine, truth / bids.truth_name(stem, "tissue"), dtype=np.int16)
 
 
 def disc_lookup_table() -> pd.DataFrame:
@@ -341,12 +328,12 @@ def _write_dataset_files(
     write_json(_participants_sidecar(), out / "participants.json")
     sessions = pd.DataFrame(
         {
-            "session_id": [f"ses-{s}" for s in SESSIONS],
+            "session_id": [bids.session_id(s) for s in SESSIONS],
             "weeks": [SESSION_WEEKS[s] for s in SESSIONS],
         }
     )
     for pid in participants["participant_id"]:
-        write_tsv(sessions, out / pid / f"{pid}_sessions.tsv")
+        write_tsv(sessions, bids.sessions_tsv(out, pid))
     gt = out / "derivatives" / "groundtruth"
     write_json(
         {
@@ -430,7 +417,7 @@ def write_real_anatomy_session(
     t2w_img = nib.load(t2w_path)
     discs_img = nib.load(discs_path)
     if t2w_img.shape != discs_img.shape:
-        raise ValueError(
+        raise InputError(
             f"{discs_path}: shape {discs_img.shape} differs from the T2w volume "
             f"{t2w_path} {t2w_img.shape}"
         )
@@ -447,6 +434,6 @@ def write_real_anatomy_session(
     write_tsv(
         table,
         _truth_anat(out, participant_id, session)
-        / f"{session_stem(participant_id, session)}_desc-truth_discs.tsv",
+        / bids.truth_name(bids.session_stem(participant_id, session), "table", ".tsv"),
     )
     return table

@@ -8,7 +8,7 @@ Three comparisons, each with the target the demo is held to:
 - grades: the agreement statistics the group level computed against the true grades
   (quadratic kappa >= 0.85);
 - moderators: every subgroup estimate against the true net difference of the same subgroup's
-  runners (:func:`t2quant.synth.table.true_moderator_effects`); every 12-week true effect
+  runners (:func:`true_moderator_effects`); every 12-week true effect
   inside its 95% CI, or the misses explained.
 """
 
@@ -21,14 +21,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from t2quant.io import read_tsv, write_json, write_tsv
+from t2quant.group.stats.prepare import analysis_rows, assign_subgroups
+from t2quant.io import bids, read_tsv, write_json, write_tsv
+from t2quant.synth.table import true_subgroup_effects
 
 __all__ = [
     "T2_TARGET_MS",
     "disc_t2_errors",
     "moderator_coverage",
     "summarise_coverage",
+    "true_moderator_effects",
     "write_groundtruth_check",
+    "write_true_grades",
 ]
 
 T2_TARGET_MS = 2.0
@@ -97,28 +101,59 @@ def _plain(value):
     return value
 
 
-def _true_mask_t2(derivatives: Path, truth_dir: Path, truth: pd.DataFrame) -> pd.DataFrame:
+def _true_mask_t2(derivatives: Path, bids_dir: Path) -> pd.DataFrame:
     """Mean of each session's T2 map (ms) inside the true disc masks."""
     import nibabel as nib
 
     from t2quant.levels import INDEX_LEVEL
 
+    masks = bids.find_truth_masks(bids_dir)
     rows = []
-    for t2_path in sorted(Path(derivatives).glob("sub-*/ses-*/anat/*_T2ms.nii*")):
-        sub, ses = t2_path.parts[-4], t2_path.parts[-3]
-        masks = sorted((truth_dir / sub / ses / "anat").glob("*_desc-discs_dseg.nii*"))
-        if not masks:
+    for key, t2_path in sorted(bids.find_t2_maps(derivatives).items()):
+        if key not in masks:
             continue
         t2 = np.asarray(nib.load(t2_path).dataobj, dtype=np.float32)
-        labels = np.asarray(nib.load(masks[0]).dataobj)
+        t2 = t2 * np.float32(bids.t2_seconds_to_ms(t2_path))
+        labels = np.asarray(nib.load(masks[key]).dataobj)
         if labels.shape != t2.shape:
             continue
         for index, level in INDEX_LEVEL.items():
             inside = labels == index
             if inside.any():
-                value = float(np.nanmean(t2[inside]))
-                rows.append((sub, ses.removeprefix("ses-"), level, value))
+                rows.append((*key, level, float(np.nanmean(t2[inside]))))
     return pd.DataFrame(rows, columns=[*KEYS, "t2_true_mask_ms"])
+
+
+def true_moderator_effects(
+    table: pd.DataFrame, truth: pd.DataFrame, config
+) -> dict[tuple[str, str, int], float]:
+    """True net difference by (moderator, subgroup, week) for the rows the moderator stage
+    analyses (:func:`t2quant.group.stats.prepare.analysis_rows`), with its subgroup rules.
+
+    Continuous moderators (a per-unit slope) have no entry.
+    """
+    rows, _ = analysis_rows(table, config.model)
+    out = {("overall", "all", w): v for w, v in true_subgroup_effects(rows, truth).items()}
+    for m in config.moderators:
+        if m.scale == "continuous":
+            continue
+        try:
+            groups, order, _ = assign_subgroups(rows, m)
+        except ValueError:  # cannot be cut; the stage reports it as not estimated
+            continue
+        for s in order:
+            subset = rows[(groups == s).to_numpy()]
+            for w, v in true_subgroup_effects(subset, truth).items():
+                out[(m.name, s, w)] = v
+    return out
+
+
+def write_true_grades(bids_dir: Path, path: Path) -> Path:
+    """The true Pfirrmann grades of a synthetic study (``derivatives/groundtruth/discs.tsv``)
+    as a manual-grades TSV (``participant_id, session, level, pfirrmann``)."""
+    truth = read_tsv(Path(bids_dir) / "derivatives" / "groundtruth" / "discs.tsv")
+    truth = truth.rename(columns={"pfirrmann_true": "pfirrmann"})
+    return write_tsv(truth[["participant_id", "session", "level", "pfirrmann"]], path)
 
 
 def write_groundtruth_check(
@@ -127,7 +162,6 @@ def write_groundtruth_check(
     """``group/groundtruth_check.json`` (and ``groundtruth_moderators.tsv``) when
     ``bids_dir/derivatives/groundtruth`` exists; ``None`` otherwise."""
     from t2quant.group.stats import load_config
-    from t2quant.synth.table import true_moderator_effects
 
     truth_dir = Path(bids_dir) / "derivatives" / "groundtruth"
     if not (truth_dir / "discs.tsv").is_file():
@@ -135,7 +169,7 @@ def write_groundtruth_check(
     truth = read_tsv(truth_dir / "discs.tsv")
     table = read_tsv(Path(group) / "discs.tsv")
     auto = disc_t2_errors(table, truth, "t2_mean_ms").abs()
-    fitted = disc_t2_errors(_true_mask_t2(derivatives, truth_dir, truth), truth, "t2_true_mask_ms")
+    fitted = disc_t2_errors(_true_mask_t2(derivatives, bids_dir), truth, "t2_true_mask_ms")
     record: dict = {
         "disc_t2": {
             "masks": "automatic segmentation (the disc table's t2_mean_ms)",

@@ -12,8 +12,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from t2quant.features.files import entities, t2_in_ms
-from t2quant.io import atomic_path, read_tsv, write_json, write_tsv
+from t2quant.errors import InputError
+from t2quant.io import atomic_path, bids, read_tsv, write_json, write_tsv
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.manual import read_manual_grades
 from t2quant.plotting import pyplot
@@ -22,7 +22,7 @@ from t2quant.validation import agreement as ag
 __all__ = ["grade_agreement", "mask_agreement", "read_auto_grades", "validate_to_files"]
 
 KEYS = ["participant_id", "session", "level"]
-MASK_PATTERN = "*_dseg.nii*"
+MASK_PATTERN = bids.DSEG_PATTERN
 
 
 def read_auto_grades(path: Path) -> pd.DataFrame:
@@ -67,26 +67,6 @@ def grade_agreement(pairs: pd.DataFrame) -> dict:
     }
 
 
-def _find(folder: Path, pattern: str) -> dict[tuple[str, str], Path]:
-    """Files under ``folder`` matching ``pattern``, by (participant, session).
-
-    Raises
-    ------
-    ValueError
-        When two files match one session (name a narrower pattern).
-    """
-    found: dict[tuple[str, str], Path] = {}
-    for p in sorted(Path(folder).rglob(pattern)):
-        key = entities(p.name)
-        if key in found:
-            raise ValueError(
-                f"{found[key]} and {p} both match {pattern!r} for {key[0]} {key[1]}; "
-                "give a narrower pattern"
-            )
-        found[key] = p
-    return found
-
-
 def mask_agreement(
     manual_masks: Path, auto_masks: Path, t2_maps: Path | None, *,
     manual_pattern: str = MASK_PATTERN, auto_pattern: str = MASK_PATTERN,
@@ -94,16 +74,16 @@ def mask_agreement(
     """One row per session and level: Dice, and the mean T2 (ms) inside each mask when a
     ``*_T2ms.nii.gz`` map (or else a BIDS ``*_T2map.nii.gz`` in seconds) of the session is
     found under ``t2_maps``."""
-    manual = _find(manual_masks, manual_pattern)
-    auto = _find(auto_masks, auto_pattern)
-    maps = (_find(t2_maps, "*_T2ms.nii*") or _find(t2_maps, "*_T2map.nii*")) if t2_maps else {}
+    manual = bids.find_by_session(manual_masks, manual_pattern)
+    auto = bids.find_by_session(auto_masks, auto_pattern)
+    maps = bids.find_t2_maps(t2_maps) if t2_maps else {}
     notes = [f"{k[0]} {k[1]}: no automatic mask" for k in sorted(set(manual) - set(auto))]
     rows = []
     for key in sorted(set(manual) & set(auto)):
         a = np.asanyarray(nib.load(str(auto[key])).dataobj)
         m = np.asanyarray(nib.load(str(manual[key])).dataobj)
         if a.shape != m.shape:
-            raise ValueError(f"{auto[key]} and {manual[key]} are on different grids")
+            raise InputError(f"{auto[key]} and {manual[key]} are on different grids")
         t2 = _t2_ms(maps[key]) if key in maps else None
         if key not in maps and t2_maps:
             notes.append(f"{key[0]} {key[1]}: no _T2ms map under {t2_maps}")
@@ -120,7 +100,7 @@ def mask_agreement(
 
 
 def _t2_ms(path: Path) -> np.ndarray:
-    return t2_in_ms(nib.load(str(path)).get_fdata(dtype=np.float32), path)
+    return nib.load(str(path)).get_fdata(dtype=np.float32) * np.float32(bids.t2_seconds_to_ms(path))
 
 
 def _mean(t2, mask) -> float:

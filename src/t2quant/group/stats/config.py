@@ -25,8 +25,10 @@ Every key is optional; the defaults are :data:`DEFAULT` (the ASTEROID set).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from t2quant.errors import InputError
 
 __all__ = [
     "ASTEROID_MODERATORS",
@@ -61,9 +63,9 @@ class Moderator:
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
-            raise ValueError(f"moderator {self.name}: scale must be one of {SCALES}")
+            raise InputError(f"moderator {self.name}: scale must be one of {SCALES}")
         if self.kind not in KINDS:
-            raise ValueError(f"moderator {self.name}: kind must be one of {KINDS}")
+            raise InputError(f"moderator {self.name}: kind must be one of {KINDS}")
 
 
 CATALOGUE: dict[str, Moderator] = {
@@ -133,18 +135,15 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         if self.formulation not in ("crossed", "level_fixed"):
-            raise ValueError("formulation must be 'crossed' or 'level_fixed'")
+            raise InputError("formulation must be 'crossed' or 'level_fixed'")
         if self.min_participants_per_arm < 2:
-            raise ValueError("min_participants_per_arm must be at least 2")
+            raise InputError("min_participants_per_arm must be at least 2")
 
 
 @dataclass(frozen=True)
 class StatsConfig:
     model: ModelSettings = field(default_factory=ModelSettings)
     moderators: tuple[Moderator, ...] = tuple(CATALOGUE.values())
-
-    def without_moderators(self) -> StatsConfig:
-        return replace(self, moderators=())
 
 
 DEFAULT = StatsConfig()
@@ -154,7 +153,7 @@ def _moderators(names, custom: dict) -> tuple[Moderator, ...]:
     known = CATALOGUE | custom
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown moderator(s) {unknown}; known: {sorted(known)}")
+        raise InputError(f"unknown moderator(s) {unknown}; known: {sorted(known)}")
     return tuple(known[n] for n in names)
 
 
@@ -166,17 +165,17 @@ def load_config(path: str | Path | None = None, *, moderators: list[str] | None 
         try:
             raw = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as err:
-            raise ValueError(f"{path}: cannot read the stats configuration: {err}") from None
+            raise InputError(f"{path}: cannot read the stats configuration: {err}") from None
     extra = set(raw) - {"model", "moderators", "custom"}
     if extra:
-        raise ValueError(f"{path}: unknown section(s) {sorted(extra)}")
+        raise InputError(f"{path}: unknown section(s) {sorted(extra)}")
     try:
         model = ModelSettings(**_model_args(raw.get("model", {})))
         custom = {
             name: Moderator(name=name, **spec) for name, spec in raw.get("custom", {}).items()
         }
     except TypeError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise InputError(f"{path}: {err}") from None
     names = moderators if moderators is not None else raw.get("moderators", ASTEROID_MODERATORS)
     if list(names) == ["none"]:
         names = []

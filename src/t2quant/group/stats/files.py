@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from t2quant import __version__
+from t2quant.errors import InputError
 from t2quant.group.stats.config import StatsConfig, load_config
 from t2quant.group.stats.moderators import ModeratorResults, run_moderators
 from t2quant.group.stats.plots import forest_plot
@@ -26,7 +27,7 @@ def read_table(path: Path) -> pd.DataFrame:
     """A disc table from TSV, CSV or Parquet."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such disc table")
+        raise InputError(f"{path}: no such disc table")
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".csv":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from t2quant.errors import InputError
 from t2quant.group.stats.config import PFIRRMANN_CATEGORIES, ModelSettings, Moderator, StatsConfig
 
 __all__ = ["assign_subgroups", "check_table", "quartile_cuts", "quartile_labels"]
@@ -30,23 +31,23 @@ def check_table(table: pd.DataFrame, config: StatsConfig, name: str = "the disc 
     needed += [m.column for m in config.moderators if m.column not in needed]
     missing = [c for c in needed if c not in table]
     if missing:
-        raise ValueError(f"{name}: missing column(s) {missing}")
+        raise InputError(f"{name}: missing column(s) {missing}")
     values = table[model.outcome]
     numeric = pd.to_numeric(values, errors="coerce")
     bad = values[numeric.isna() & values.notna() & (values.astype(str).str.strip() != "")]
     if len(bad) or not np.issubdtype(np.asarray(numeric).dtype, np.number):
-        raise ValueError(
+        raise InputError(
             f"{name}: {model.outcome} must be numeric; {len(bad)} value(s) are not, "
             f"for example {bad.iloc[0]!r}"
         )
     arms = set(table["group"].dropna())
     if arms != {"run", "control"}:
-        raise ValueError(
+        raise InputError(
             f"{name}: the group column must hold both arms, run and control; found {sorted(arms)}"
         )
     weeks = sorted(pd.to_numeric(table["timepoint_weeks"], errors="coerce").dropna().unique())
     if len(weeks) < 2 or weeks[0] != 0:
-        raise ValueError(
+        raise InputError(
             f"{name}: needs a baseline (week 0) and at least one follow-up; timepoint_weeks "
             f"holds {weeks}"
         )
@@ -68,7 +69,7 @@ def check_usable(data: pd.DataFrame, outcome: str, left_out: int, name: str) -> 
     """After leaving out unusable rows, both arms at baseline and a follow-up must remain."""
     weeks = set(data["timepoint_weeks"])
     if set(data["group"]) != {"run", "control"} or 0 not in weeks or len(weeks) < 2:
-        raise ValueError(
+        raise InputError(
             f"{name}: after leaving out {left_out} row(s) without {outcome} (failed QC or "
             f"missing), {len(data)} remain, which do not hold both arms at baseline and a "
             "follow-up; was T2 fitted before the features were measured?"
@@ -79,7 +80,7 @@ def quartile_cuts(values: pd.Series) -> tuple[float, float, float]:
     """25th, 50th, 75th percentiles (linear interpolation) of one value per participant."""
     v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
     if v.size < 4:
-        raise ValueError(f"quartiles need at least 4 participants with a value, got {v.size}")
+        raise InputError(f"quartiles need at least 4 participants with a value, got {v.size}")
     c1, c2, c3 = np.quantile(v, [0.25, 0.5, 0.75])
     return float(c1), float(c2), float(c3)
 

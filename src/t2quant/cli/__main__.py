@@ -1,0 +1,7 @@
+"""``python -m t2quant.cli``."""
+
+import sys
+
+from t2quant.cli.main import main
+
+sys.exit(main())

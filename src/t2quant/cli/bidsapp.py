@@ -1,0 +1,185 @@
+"""The BIDS-Apps form of the command line::
+
+    t2quant BIDS_DIR OUT_DIR {participant,group} [options]
+
+Options may come before or after the three positionals (``parse_intermixed_args``). An
+option that takes several values (``--participant-label 01 02``) ends at the next option, so
+put such options after the positionals, or end them with another option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from t2quant import __version__
+from t2quant.cli.parser import positive_int
+
+__all__ = ["LEVELS_OF_ANALYSIS", "build_bidsapp_parser", "run_bidsapp"]
+
+LEVELS_OF_ANALYSIS = ("participant", "group")
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
+
+
+def build_bidsapp_parser() -> argparse.ArgumentParser:
+    """The parser of the BIDS-Apps form, in fMRIPrep's argument groups."""
+    from t2quant.pipeline.config import PLUGINS
+    from t2quant.relaxometry.fit import METHODS
+
+    parser = argparse.ArgumentParser(
+        prog="t2quant",
+        usage="t2quant BIDS_DIR OUT_DIR {participant,group} [options]",
+        description="BIDS-Apps form. participant: fit T2 maps, segment, measure and grade the "
+        "discs of every session (Nipype workflows) into OUT_DIR/sub-X/ses-Y/anat, with an "
+        "HTML report per participant. group: the disc table, the moderator stage and, given "
+        "manual grades (or a synthetic study's ground truth), their agreement, into "
+        "OUT_DIR/group, with OUT_DIR/group.html. Options may come before or after the "
+        "positionals.",
+    )
+    parser.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="the raw BIDS dataset")
+    parser.add_argument("output_dir", type=Path, metavar="OUT_DIR", help="derivatives folder")
+    parser.add_argument("analysis_level", choices=LEVELS_OF_ANALYSIS,
+                        help="participant, then group")  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"t2quant {__version__}")
+
+    g = parser.add_argument_group("Options for filtering BIDS queries")
+    g.add_argument(
+        "--participant-label",
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="participants to process (with or without sub-; default: all)",
+    )
+    g.add_argument(
+        "--session-label",
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="sessions to process (with or without ses-; default: all)",
+    )
+
+    g = parser.add_argument_group("Options to handle performance")
+    g.add_argument(
+        "--nprocs",
+        type=positive_int,
+        default=2,
+        help="processes (MultiProc), jobs in the queue (batch plugins) (default 2)",
+    )
+    g.add_argument(
+        "--omp-nthreads",
+        type=positive_int,
+        default=1,
+        help="threads for each T2 fit (default 1; at most --nprocs under MultiProc; "
+        "with a batch plugin also ask the scheduler for them, e.g. sbatch_args "
+        "'-c N')",
+    )
+    g.add_argument(
+        "--plugin",
+        choices=PLUGINS,
+        default="MultiProc",
+        help="Nipype execution plugin (default MultiProc)",
+    )
+    g.add_argument(
+        "--plugin-args",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help='Nipype plugin_args, e.g. \'{"sbatch_args": "-p debug"}\'',
+    )
+
+    g = parser.add_argument_group("Workflow configuration")
+    g.add_argument(
+        "--t2-method", default="epg", choices=METHODS, help="T2 fit method (default epg)"
+    )
+    g.add_argument(
+        "--discs-from",
+        type=Path,
+        metavar="DIR",
+        help="take each session's disc mask (sub-X_ses-Y*_dseg.nii*) from DIR "
+        "instead of segmenting",
+    )
+    g.add_argument(
+        "--discs-scheme",
+        default="project",
+        help="label scheme of --discs-from masks: project, spineps, spider, "
+        "totalspineseg, or a .tsv mapping (default project)",
+    )
+    g.add_argument(
+        "--thresholds",
+        type=Path,
+        metavar="JSON",
+        help="Pfirrmann thresholds (from t2quant calibrate)",
+    )
+
+    g = parser.add_argument_group("Group level")
+    g.add_argument(
+        "--config",
+        type=Path,
+        metavar="TOML",
+        help="stats configuration (default: the built-in ASTEROID set, pipelines/asteroid.toml)",
+    )
+    g.add_argument(
+        "--manual-grades",
+        type=Path,
+        metavar="TSV",
+        help="manual Pfirrmann grades (TSV or SPIDER CSV)",
+    )
+
+    g = parser.add_argument_group("Other options")
+    g.add_argument(
+        "-w",
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="Nipype work/cache folder (default OUT_DIR/../work); a rerun resumes "
+        "from it; one run at a time holds it",
+    )
+    g.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Nipype's own log, and the full traceback of a failed node",
+    )
+    return parser  # fmt: skip
+
+
+def run_bidsapp(argv: Sequence[str]) -> int:
+    """Parse the BIDS-Apps form and run the level; returns the exit code."""
+    from t2quant.errors import RunFailed
+    from t2quant.pipeline.group import GroupSettings, run_group
+    from t2quant.pipeline.participant import (
+        ParticipantSettings,
+        print_failures,
+        run_participant,
+    )
+
+    args = build_bidsapp_parser().parse_intermixed_args(argv)
+    if args.analysis_level == "group":
+        run_group(GroupSettings(bids_dir=args.bids_dir, output_dir=args.output_dir,
+                                config=args.config, manual_grades=args.manual_grades,
+                                nprocs=args.nprocs))  # fmt: skip
+        return 0
+    try:
+        run_participant(ParticipantSettings(
+            bids_dir=args.bids_dir, output_dir=args.output_dir,
+            participant_labels=tuple(args.participant_label),
+            session_labels=tuple(args.session_label), work_dir=args.work_dir,
+            plugin=args.plugin, plugin_args=args.plugin_args, nprocs=args.nprocs,
+            omp_nthreads=args.omp_nthreads, t2_method=args.t2_method,
+            discs_from=args.discs_from, discs_scheme=args.discs_scheme,
+            thresholds=args.thresholds, verbose=args.verbose,
+        ))  # fmt: skip
+    except RunFailed as failed:
+        print_failures(failed)
+        return 1
+    return 0
