@@ -102,7 +102,9 @@ def test_manual_grades_errors_name_the_file(tmp_path):
     write_tsv(pd.DataFrame({"participant_id": ["sub-1"], "level": ["L4"], "pfirrmann": [3]}), bad)
     with pytest.raises(ValueError, match=r"bad\.tsv: unknown level names"):
         read_manual_grades(bad)
-    write_tsv(pd.DataFrame({"participant_id": ["s"], "level": ["L4/L5"], "pfirrmann": [7]}), bad)
+    write_tsv(
+        pd.DataFrame({"participant_id": ["sub-s"], "level": ["L4/L5"], "pfirrmann": [7]}), bad
+    )
     with pytest.raises(ValueError, match=r"1\.\.5"):
         read_manual_grades(bad)
 
@@ -236,7 +238,7 @@ def test_segmentation_confidence_and_flags_follow_the_labels(tmp_path):
 
 
 def test_validate_reports_agreement_without_flagged_sessions(tmp_path):
-    keys = {"participant_id": ["s1"] * 4, "session": ["a", "a", "b", "b"],
+    keys = {"participant_id": ["sub-s1"] * 4, "session": ["a", "a", "b", "b"],
             "level": ["L4/L5", "L5/S1"] * 2}  # fmt: skip
     write_tsv(pd.DataFrame(keys | {"pfirrmann": [2, 3, 2, 3]}), tmp_path / "m.tsv")
     auto = pd.DataFrame(keys | {"pfirrmann_suggested": [2, 3, 4, 1],

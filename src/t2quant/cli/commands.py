@@ -16,8 +16,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     me = load_input(args.inputs, args.te)
     sigma = args.noise_sigma
-    if sigma is not None and sigma != "background":
-        sigma = float(sigma)
     fit, paths = fit_to_files(
         me, args.out, method=args.method, mask=args.mask, use_mask=not args.no_mask,
         b1_map=args.b1_map, noise_sigma=sigma, n_threads=args.nthreads,

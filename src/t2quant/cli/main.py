@@ -71,11 +71,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+#: Bytes a synthetic study takes per participant (demo protocol, 3 sessions): the raw study,
+#: and raw + derivatives + work folder for the demo (measured on a 6-participant demo).
+STUDY_BYTES_PER_PARTICIPANT = 30_000_000
+DEMO_BYTES_PER_PARTICIPANT = 80_000_000
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """The output folder must be writable, with room for the outputs, before the work."""
+    from t2quant.io import check_writable
+
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    if args.command == "demo":
+        need = DEMO_BYTES_PER_PARTICIPANT * args.participants
+    elif args.command == "synth-study":
+        need = STUDY_BYTES_PER_PARTICIPANT * args.participants
+    else:
+        need = 2 * _input_bytes(getattr(args, "inputs", None) or [])
+    check_writable(out, need_bytes=need)
+
+
+def _input_bytes(paths) -> int:
+    total = 0
+    for path in paths:
+        if not path.exists():
+            continue  # the command names the missing input
+        files = path.rglob("*") if path.is_dir() else [path]
+        total += sum(f.stat().st_size for f in files if f.is_file())
+    return total
+
+
 def _run_subcommand(argv: list[str]) -> int:
     from t2quant.cli.parser import build_parser
 
     args = build_parser().parse_args(argv)
     try:
+        _check_output(args)
         return args.func(args)
     except InputError as exc:
         print(f"t2quant {args.command}: error: {exc}", file=sys.stderr)

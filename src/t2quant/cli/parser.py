@@ -11,6 +11,22 @@ from t2quant import __version__
 from t2quant.cli import commands
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (``nan``, ``inf``, ``0`` and words refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def noise_sigma(text: str) -> float | str:
+    """An argparse type: a noise SD (finite, > 0) or the word ``background``."""
+    return text if text == "background" else positive_float(text)
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -52,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         "1 toward posterior, 2 toward right); the file affine is not trusted",
     )
     p.add_argument("--n-echoes", type=positive_int, default=12)
-    p.add_argument("--esp-ms", type=float, default=10.0, help="echo spacing in ms (default 10)")
-    p.add_argument("--snr", type=float, default=80.0)
+    p.add_argument(
+        "--esp-ms", type=positive_float, default=10.0, help="echo spacing in ms (default 10)"
+    )
+    p.add_argument("--snr", type=positive_float, default=80.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=commands.cmd_synth_real)
 
@@ -95,7 +113,7 @@ def _add_fit_parser(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times in ms")
+    p.add_argument("--te", type=positive_float, nargs="+", metavar="MS", help="echo times in ms")
     p.add_argument("--method", choices=METHODS, default="epg", help="fit method (default epg)")
     mask = p.add_mutually_exclusive_group()
     mask.add_argument("--mask", type=Path, help="NIfTI mask on the echo grid (non-zero = fit)")
@@ -106,12 +124,18 @@ def _add_fit_parser(sub) -> None:
     p.add_argument(
         "--noise-sigma",
         default=None,
+        type=noise_sigma,
+        metavar="SIGMA|background",
         help="noise SD in signal units, or 'background' to estimate it outside the mask "
         "(needed by rician; sets the noise floor of loglinear)",
     )
     p.add_argument("--skip-first-echo", action="store_true", help="leave echo 1 out of the fit")
-    p.add_argument("--t1-ms", type=float, default=1000.0, help="T1 for epg in ms (default 1000)")
-    p.add_argument("--t2-max-ms", type=float, help="longest plausible T2 (default 5 x last TE)")
+    p.add_argument(
+        "--t1-ms", type=positive_float, default=1000.0, help="T1 for epg in ms (default 1000)"
+    )
+    p.add_argument(
+        "--t2-max-ms", type=positive_float, help="longest plausible T2 (default 5 x last TE)"
+    )
     p.add_argument(
         "--nthreads", type=positive_int, default=os.cpu_count() or 1, help="threads (default: all)"
     )
@@ -145,7 +169,9 @@ def _add_segment_parser(sub) -> None:
         help="import MASK instead of segmenting; SCHEME is spineps, totalspineseg, spider, "
         "project (t2quant labels, e.g. a corrected mask) or a .tsv with columns label, level",
     )
-    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times of a 4D input")
+    p.add_argument(
+        "--te", type=positive_float, nargs="+", metavar="MS", help="echo times of a 4D input"
+    )
     p.set_defaults(func=commands.cmd_segment)
 
 
@@ -166,7 +192,9 @@ def _add_grading_parsers(sub) -> None:
     p.add_argument("--t2map", type=Path, help="T2 map on the same grid: _T2ms (ms) or _T2map (s)")
     p.add_argument("--orientation", help="axis codes overriding the affine (e.g. IPR)")
     p.add_argument("--thresholds", type=Path, help="Pfirrmann thresholds JSON (from calibrate)")
-    p.add_argument("--te", type=float, nargs="+", metavar="MS", help="echo times of a 4D input")
+    p.add_argument(
+        "--te", type=positive_float, nargs="+", metavar="MS", help="echo times of a 4D input"
+    )
     p.set_defaults(func=commands.cmd_features)
 
     p = sub.add_parser(
@@ -261,7 +289,7 @@ def _study_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--snr",
-        type=float,
+        type=positive_float,
         default=80.0,
         help="signal-to-noise ratio of water at TE=0 (default 80)",
     )

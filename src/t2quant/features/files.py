@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import nibabel.orientations as nio
 import numpy as np
 import pandas as pd
@@ -18,6 +17,8 @@ from t2quant.errors import InputError
 from t2quant.features.core import FEATURE_COLUMNS, disc_features
 from t2quant.grids import require_same_grid
 from t2quant.io import bids, read_tsv
+from t2quant.io.images import read_image, read_label_mask
+from t2quant.io.tables import Column, read_table
 from t2quant.segmentation.files import load_t2w_image
 from t2quant.segmentation.frame import to_canonical
 
@@ -45,9 +46,11 @@ T2_PLAUSIBLE_MS = (5.0, 3000.0)
 def load_t2_ms(path: Path, shape: tuple, affine: NDArray) -> NDArray[np.float32]:
     """A T2 map in ms. A BIDS ``_T2map`` (seconds) is converted; a map whose median is
     outside 5-3000 ms after that is refused as the wrong unit."""
-    img = nib.load(str(path))
-    require_same_grid(str(path), img.shape, img.affine, shape, affine, "T2 map")
-    t2 = np.asarray(img.get_fdata(dtype=np.float32)) * np.float32(bids.t2_seconds_to_ms(path))
+    img = read_image(path, what="T2 map", ndims=(2, 3), magnitude=False)
+    data = img.data if img.data.ndim == 3 else img.data[:, :, None]
+    require_same_grid(str(path), data.shape, img.affine, shape, affine, "T2 map")
+    t2 = data * np.float32(bids.t2_seconds_to_ms(path))
+    t2[~(t2 > 0)] = np.nan  # a T2 that is not positive is a failed fit, not a value
     finite = t2[np.isfinite(t2) & (t2 > 0)]
     median = float(np.median(finite)) if finite.size else float("nan")
     if not T2_PLAUSIBLE_MS[0] <= median <= T2_PLAUSIBLE_MS[1]:
@@ -86,12 +89,15 @@ def measure_session(
     the ``_discs.tsv``/``_discs.json`` beside ``labels``) are carried into the table.
     ``stem`` overrides the stem taken from the input's name.
     """
-    image, _, affine, found_stem, source = load_t2w_image([Path(p) for p in inputs], te_ms)
-    lab_img = nib.load(str(labels))
-    require_same_grid(str(labels), lab_img.shape, lab_img.affine, image.shape, affine,
+    src = load_t2w_image([Path(p) for p in inputs], te_ms)
+    image, affine, source = src.image, src.affine, src.source
+    mask, mask_affine = read_label_mask(labels, what="disc label volume")
+    mask = mask if mask.ndim == 3 else mask[:, :, None]
+    require_same_grid(str(labels), mask.shape, mask_affine, image.shape, affine,
                       "disc label volume")  # fmt: skip
+    mask = np.where(src.invalid, 0, mask)  # an invalid voxel is measured in no disc
     frame = to_canonical(image, affine, orientation=orientation, name=source)
-    lab = nio.apply_orientation(np.asanyarray(lab_img.dataobj).astype(np.int16), frame.transform)
+    lab = nio.apply_orientation(mask.astype(np.int16), frame.transform)
     t2 = None
     if t2map is not None:
         t2 = nio.apply_orientation(load_t2_ms(Path(t2map), image.shape, affine), frame.transform)
@@ -99,18 +105,43 @@ def measure_session(
     if discs is None and discs_json is None:
         discs, discs_json = records_beside(Path(labels))
     table = add_segmentation_qc(table, discs, discs_json)
-    stem = stem or found_stem
+    stem = stem or src.stem
     participant, session = bids.participant_session(stem)
     table.insert(0, "session", session)
     table.insert(0, "participant_id", participant)
     return MeasuredSession(table, stem, source)
 
 
+FEATURE_KEYS = ("participant_id", "session", "level")
+
+
 def read_feature_tables(files: list[Path]) -> pd.DataFrame:
-    """Feature tables (``*_discfeatures.tsv``) concatenated, ``session`` as text."""
-    table = pd.concat([read_tsv(f) for f in files], ignore_index=True)
-    table["session"] = table["session"].fillna("").astype(str)
-    return table
+    """Feature tables (``*_discfeatures.tsv``) concatenated, ``session`` as text.
+
+    Raises
+    ------
+    InputError
+        For a table that is not a feature table (no key columns, ragged rows) and for a disc
+        (participant, session, level) that two rows or two files give.
+    """
+    frames = []
+    for f in files:
+        read_table(f, [Column(k, missing_ok=k == "session") for k in FEATURE_KEYS],
+                   what="feature table")  # fmt: skip
+        frame = read_tsv(f)
+        frame["session"] = frame["session"].fillna("").astype(str)
+        frames.append(frame.assign(_file=str(f)))
+    table = pd.concat(frames, ignore_index=True)
+    doubled = table.duplicated(list(FEATURE_KEYS), keep=False)
+    if doubled.any():
+        first = table.loc[doubled].iloc[0]
+        where = sorted(set(table.loc[doubled & (table["level"] == first["level"]), "_file"]))
+        raise InputError(
+            f"{', '.join(where)}: {int(table.duplicated(list(FEATURE_KEYS)).sum())} disc(s) "
+            f"measured twice, e.g. {first['participant_id']} session {first['session']!r} "
+            f"{first['level']}; keep one feature table per session"
+        )
+    return table.drop(columns="_file")
 
 
 def records_beside(labels: Path) -> tuple[Path | None, Path | None]:

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from t2quant import __version__
-from t2quant.errors import InputError
+from t2quant.errors import InputError, MissingInputError
 from t2quant.features.core import FEATURE_COLUMNS
 from t2quant.features.files import SEGMENTATION_COLUMNS, read_feature_tables
-from t2quant.io import atomic_path, bids, read_tsv, write_json, write_tsv
+from t2quant.io import atomic_path, bids, write_json, write_tsv
+from t2quant.io.tables import Column, read_table
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.files import GRADE_COLUMNS
 
@@ -54,6 +55,24 @@ TABLE_COLUMNS: dict[str, str] = {
     "qc_reason": "why a disc was not measured",
 }
 KEYS = ["participant_id", "session", "level"]
+
+#: What ``participants.tsv`` must hold (other columns are kept as text).
+PARTICIPANTS_SCHEMA = (
+    Column("participant_id"),
+    Column("group", choices=("run", "control")),
+    Column("sex", required=False, missing_ok=True, choices=("F", "M")),
+    Column("bmi", "float", required=False, missing_ok=True, low=5, high=150),
+    Column("running_volume_km", "float", required=False, missing_ok=True, low=0),
+    Column("running_volume_6_12_km", "float", required=False, missing_ok=True, low=0),
+    Column("mean_speed_kmh", "float", required=False, missing_ok=True, low=0, high=50),
+    Column("dominant_surface", required=False, missing_ok=True),
+)
+#: What a ``sub-X_sessions.tsv`` must hold.
+SESSIONS_SCHEMA = (
+    Column("session_id"),
+    Column("weeks", "int", required=False, missing_ok=True, low=0, high=1000),
+    Column("timepoint_weeks", "int", required=False, missing_ok=True, low=0, high=1000),
+)
 
 
 def session_weeks(label: str, sessions_tsv: pd.DataFrame | None = None) -> int:
@@ -131,6 +150,12 @@ def build_disc_table(
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
+def read_participants(path: Path) -> pd.DataFrame:
+    """``participants.tsv``, checked against :data:`PARTICIPANTS_SCHEMA`."""
+    return read_table(path, PARTICIPANTS_SCHEMA, what="participants.tsv",
+                      unique=("participant_id",))  # fmt: skip
+
+
 def _check_participants(participants: pd.DataFrame) -> None:
     for column in ("participant_id", "group"):
         if column not in participants:
@@ -171,7 +196,10 @@ def study_sessions(bids_dir: Path) -> pd.DataFrame:
     rows = []
     for participant in bids.participant_labels(bids_dir):
         tsv = bids.sessions_tsv(bids_dir, participant)
-        sessions_tsv = read_tsv(tsv) if tsv.exists() else None
+        sessions_tsv = None
+        if tsv.exists():
+            sessions_tsv = read_table(tsv, SESSIONS_SCHEMA, what="sessions.tsv",
+                                      unique=("session_id",))  # fmt: skip
         for label in bids.session_labels(bids_dir, participant):
             try:
                 weeks = session_weeks(label, sessions_tsv)
@@ -199,7 +227,11 @@ def disc_table_to_files(
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Build the table of a BIDS study from its derivatives; write ``discs.tsv``,
     ``discs.parquet`` and ``discs.json`` into ``outdir``."""
-    participants = read_tsv(Path(bids) / "participants.tsv")
+    if not Path(derivatives).is_dir():
+        raise MissingInputError(
+            f"{derivatives}: no such derivatives folder; run the participant level into it first"
+        )
+    participants = read_participants(Path(bids) / "participants.tsv")
     table = build_disc_table(
         read_features(derivatives), participants, study_sessions(bids), manual=manual
     )

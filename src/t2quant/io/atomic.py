@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,42 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(
+    folder: str | os.PathLike, *, need_bytes: int = 0, what: str = "output folder"
+) -> Path:
+    """Make sure ``folder`` exists (creating it), can be written and has ``need_bytes`` free,
+    before a long run rather than after it.
+
+    Raises
+    ------
+    InputError
+        Naming the folder and what is wrong (not a folder, not writable, too little space).
+    """
+    from t2quant.errors import InputError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the {what} ({exc.strerror or exc})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".t2quant-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"{folder}: the {what} is not writable ({exc.strerror or exc}); choose another "
+            "folder or fix its permissions"
+        ) from None
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise InputError(
+            f"{folder}: the {what} needs about {need_bytes / 1e6:.0f} MB but its disk has "
+            f"{free / 1e6:.0f} MB free; free some space or choose another folder"
+        )
+    return folder
 
 
 def save_nifti(

@@ -6,17 +6,17 @@ milliseconds, and every error names the file and the fix.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
 from t2quant.errors import InputError, MissingInputError
 from t2quant.io import bids
+from t2quant.io.images import read_image
+from t2quant.io.jsonfile import json_number, read_json_object
 from t2quant.units import check_te_ms
 
 __all__ = [
@@ -57,19 +57,14 @@ class MultiEcho:
 
 
 def read_nifti(path: str | os.PathLike) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """Data as float32 (scaling applied, so integer files cannot overflow) and the affine."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: no such file")
-    try:
-        img = nib.load(path)
-        data = np.asarray(img.get_fdata(dtype=np.float32))
-    except Exception as exc:  # nibabel raises many types for damaged files
-        raise InputError(
-            f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc}); the file may be "
-            "truncated or not a NIfTI image. Re-export or re-copy it"
-        ) from exc
-    return data, np.asarray(img.affine, dtype=np.float64)
+    """Data as float32 (scaling applied, so integer files cannot overflow) and the affine.
+
+    Refuses unreadable files, complex data, empty axes, broken affines and values beyond
+    float32 (:func:`t2quant.io.images.read_image`). NaN, infinite and negative voxels are kept:
+    the fit marks them ``nonfinite_input`` / ``negative_input``.
+    """
+    image = read_image(path, what="image", ndims=(1, 2, 3, 4, 5), magnitude=False)
+    return image.data, image.affine
 
 
 def _checked_te(te_ms, n_echoes: int, where: str) -> NDArray[np.float64]:
@@ -104,19 +99,33 @@ def _sidecar_te_ms(path: Path) -> float:
         raise InputError(
             f"{path}: no JSON sidecar {side.name} with EchoTime; add it or pass --te in ms"
         )
-    try:
-        meta = json.loads(side.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{side}: not valid JSON ({exc})") from exc
+    meta = read_json_object(side, what="sidecar")
     if "EchoTime" not in meta:
         raise InputError(f"{side}: no EchoTime field; add it (in seconds, BIDS) or pass --te in ms")
-    te_s = float(meta["EchoTime"])
+    te_s = json_number(meta["EchoTime"], path=side, key="EchoTime", unit="seconds", positive=True)
     if te_s >= 1.0:
         raise InputError(
             f"{side}: EchoTime {te_s:g} looks like milliseconds; BIDS sidecars store seconds "
             f"(write {te_s / 1000:g})"
         )
     return 1000.0 * te_s
+
+
+def _check_te_against_sidecars(paths: list[Path], te_ms) -> None:
+    """``--te`` given with sidecars that state other echo times is an error, not a choice."""
+    if not all(bids.sidecar(p).is_file() for p in paths):
+        return
+    try:
+        stated = [_sidecar_te_ms(p) for p in paths]
+    except InputError:
+        return  # unusable sidecars: --te is what there is
+    given = np.asarray(te_ms, dtype=float)
+    if given.shape == (len(stated),) and np.allclose(given, stated, rtol=0.01):
+        return
+    raise InputError(
+        f"{paths[0].parent}: --te {list(given)} ms disagrees with the sidecars' EchoTime "
+        f"({[round(t, 3) for t in stated]} ms); drop --te to use the sidecars, or fix them"
+    )
 
 
 def load_echo_files(paths, te_ms=None, *, stem: str | None = None) -> MultiEcho:
@@ -143,6 +152,8 @@ def load_echo_files(paths, te_ms=None, *, stem: str | None = None) -> MultiEcho:
             raise InputError(f"{p}: affine differs from {p0.name}; echoes must share one grid")
     if te_ms is None:
         te_ms = [_sidecar_te_ms(p) for p in paths]
+    else:
+        _check_te_against_sidecars(paths, te_ms)
     te = _checked_te(te_ms, len(paths), ", ".join(p.name for p in paths))
     data = np.stack([d for _, d, _ in images], axis=-1)
     return MultiEcho(data, te, a0, tuple(str(p) for p in paths), stem or _stem(paths[0]))

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from t2quant.errors import InputError
-from t2quant.pfirrmann.suggest import Thresholds, load_thresholds
+from t2quant.pfirrmann.suggest import Thresholds, default_thresholds
 from t2quant.validation.agreement import exact_agreement, weighted_kappa, within_one
 
 __all__ = ["ORDINAL_FEATURES", "cross_validate", "fit_ordinal", "fit_thresholds"]
@@ -83,7 +83,7 @@ def fit_thresholds(
     sweeps: int = 3, n_candidates: int = 40,
 ) -> Thresholds:  # fmt: skip
     """Threshold values maximising quadratic kappa with ``grades`` (coordinate search)."""
-    t = start or load_thresholds()
+    t = start or default_thresholds()
     truth = np.asarray(grades, dtype=float)
     best = _score(predict_thresholds(features, t), truth)
     for _ in range(sweeps):

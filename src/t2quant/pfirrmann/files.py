@@ -11,6 +11,7 @@ import pandas as pd
 from t2quant.errors import InputError
 from t2quant.features.files import measure_session, measurement_dictionary, read_feature_tables
 from t2quant.io import bids, write_json, write_tsv
+from t2quant.io.jsonfile import read_json_object
 from t2quant.pfirrmann.calibrate import (
     ORDINAL_FEATURES,
     agreement_of,
@@ -20,11 +21,32 @@ from t2quant.pfirrmann.calibrate import (
     predict_thresholds,
 )
 from t2quant.pfirrmann.manual import read_manual_grades
-from t2quant.pfirrmann.suggest import Thresholds, load_thresholds, suggest_pfirrmann
+from t2quant.pfirrmann.suggest import (
+    Thresholds,
+    default_thresholds,
+    suggest_pfirrmann,
+    thresholds_from_dict,
+)
 
-__all__ = ["GRADE_COLUMNS", "calibrate_to_files", "grade_to_files", "read_features"]
+__all__ = [
+    "GRADE_COLUMNS",
+    "calibrate_to_files",
+    "grade_to_files",
+    "load_thresholds",
+    "read_features",
+]
 
 KEYS = ["participant_id", "session", "level"]
+
+
+def load_thresholds(path: str | Path | None = None) -> Thresholds:
+    """Thresholds from a JSON file (``t2quant calibrate`` writes one), or the packaged
+    defaults when ``path`` is ``None``; every problem names the file."""
+    if path is None:
+        return default_thresholds()
+    return thresholds_from_dict(read_json_object(path, what="thresholds file"), str(path))
+
+
 GRADE_COLUMNS = {
     "pfirrmann_suggested": "suggested Pfirrmann grade 1..5 (t2quant.pfirrmann)",
     "pfirrmann_confidence": "confidence of the suggestion, 0..1",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from t2quant.errors import InputError
+from t2quant.io.tables import read_table
 from t2quant.levels import LEVELS
 
 __all__ = ["SPIDER_LEVELS", "read_manual_grades"]
@@ -32,8 +33,7 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         Naming the file, for missing columns, unknown level names or grades outside 1..5.
     """
     path = Path(path)
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    raw = read_table(path, what="manual grades")
     notes: list[str] = []
     if {"Patient", "IVD label", "Pfirrman grade"} <= set(raw.columns):
         table = _from_spider(raw, notes)
@@ -47,6 +47,7 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         table = raw.copy()
         if "session" not in table:
             table["session"] = ""
+        _check_participant_ids(table["participant_id"], path)
     table["session"] = table["session"].fillna("").astype(str).str.removeprefix("ses-")
     unknown = sorted(set(table["level"]) - set(LEVELS))
     if unknown:
@@ -60,6 +61,16 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     if dup.any():
         raise InputError(f"{path}: {int(dup.sum())} discs are graded twice")
     return table[COLUMNS].reset_index(drop=True), notes
+
+
+def _check_participant_ids(ids: pd.Series, path: Path) -> None:
+    """BIDS participant ids carry ``sub-``; grades without it would match no disc."""
+    bad = ids[~ids.str.match(r"^sub-[A-Za-z0-9]+$")]
+    if len(bad):
+        raise InputError(
+            f"{path}: participant_id must be a BIDS label such as sub-01; rows hold "
+            f"{sorted(set(bad))[:3]} (add the sub- prefix)"
+        )
 
 
 def _from_spider(raw: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

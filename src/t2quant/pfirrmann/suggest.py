@@ -23,14 +23,20 @@ import json
 import math
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from t2quant.errors import InputError
 
-__all__ = ["Threshold", "Thresholds", "grade_disc", "load_thresholds", "suggest_pfirrmann"]
+__all__ = [
+    "Threshold",
+    "Thresholds",
+    "default_thresholds",
+    "grade_disc",
+    "suggest_pfirrmann",
+    "thresholds_from_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -69,30 +75,39 @@ class Thresholds:
         return Thresholds(**fields)
 
 
-def load_thresholds(path: str | Path | None = None) -> Thresholds:
-    """Thresholds from a JSON file (default: the packaged ``pfirrmann_thresholds.json``).
+def default_thresholds() -> Thresholds:
+    """The packaged thresholds (``t2quant/data/pfirrmann_thresholds.json``)."""
+    text = resources.files("t2quant.data").joinpath("pfirrmann_thresholds.json").read_text()
+    return thresholds_from_dict(json.loads(text), "pfirrmann_thresholds.json (packaged)")
+
+
+def thresholds_from_dict(raw: object, name: str) -> Thresholds:
+    """:class:`Thresholds` from the parsed content of a thresholds file named ``name``.
 
     Raises
     ------
-    ValueError
-        If the file lacks a threshold or gives one without a positive scale.
+    InputError
+        If the content is not ``{"thresholds": {...}}``, lacks a threshold, or gives a value
+        or scale that is not a number (the scale must be positive).
     """
-    if path is None:
-        text = resources.files("t2quant.data").joinpath("pfirrmann_thresholds.json").read_text()
-        name = "pfirrmann_thresholds.json (packaged)"
-    else:
-        text, name = Path(path).read_text(), str(path)
-    raw = json.loads(text).get("thresholds", {})
+    table = raw.get("thresholds") if isinstance(raw, dict) else None
+    if not isinstance(table, dict):
+        raise InputError(f'{name}: a thresholds file holds {{"thresholds": {{...}}}}')
     fields = {}
     for key in Thresholds.__dataclass_fields__:
-        if key not in raw:
-            raise InputError(f"{name}: threshold {key!r} is missing")
-        item = raw[key]
-        if not float(item.get("scale", 0)) > 0:
+        item = table.get(key)
+        if not isinstance(item, dict):
+            raise InputError(f"{name}: threshold {key!r} is missing (or not an object)")
+        value, scale = item.get("value"), item.get("scale", 0)
+        for what, number in (("value", value), ("scale", scale)):
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise InputError(f"{name}: threshold {key!r} needs a numeric {what!r}")
+            if not math.isfinite(number):
+                raise InputError(f"{name}: threshold {key!r} needs a finite {what!r}")
+        if not scale > 0:
             raise InputError(f"{name}: threshold {key!r} needs a positive 'scale'")
-        fields[key] = Threshold(
-            float(item["value"]), float(item["scale"]), item.get("description", "")
-        )
+        description = item.get("description", "")
+        fields[key] = Threshold(float(value), float(scale), str(description))
     return Thresholds(**fields)
 
 
@@ -186,7 +201,7 @@ def suggest_pfirrmann(features: pd.DataFrame, thresholds: Thresholds | None = No
     could not be graded), ``pfirrmann_confidence`` (0..1) and ``pfirrmann_criteria`` (the
     comparisons that decided the grade, in words).
     """
-    t = thresholds or load_thresholds()
+    t = thresholds or default_thresholds()
     out = features.copy()
     graded = [grade_disc(row, t) for _, row in features.iterrows()]
     out["pfirrmann_suggested"] = pd.array([g for g, _, _ in graded], dtype="Float64").astype(

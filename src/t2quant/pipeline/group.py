@@ -25,12 +25,13 @@ def run_group(settings: GroupSettings) -> dict[str, Path]:
     """Run the group level; returns the paths written, by key."""
     from t2quant.group.stats.files import stats_to_files
     from t2quant.group.table import disc_table_to_files
+    from t2quant.io import check_writable
     from t2quant.pfirrmann.manual import read_manual_grades
     from t2quant.reports.group import write_group_report
     from t2quant.validation.groundtruth import write_groundtruth_check
 
     out = Path(settings.output_dir)
-    group = out / "group"
+    group = check_writable(out / "group", what="group output folder")
     manual = read_manual_grades(settings.manual_grades)[0] if settings.manual_grades else None
     table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
     _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config,

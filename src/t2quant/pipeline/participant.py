@@ -18,7 +18,7 @@ from pathlib import Path
 
 from t2quant import __version__
 from t2quant.errors import InputError, RunFailed
-from t2quant.io import bids, write_json
+from t2quant.io import bids, check_writable, write_json
 from t2quant.pipeline.config import BATCH_PLUGINS, PLUGINS, configure_nipype, crash_dir
 from t2quant.pipeline.progress import Progress
 from t2quant.relaxometry.fit import METHODS
@@ -144,6 +144,9 @@ def run_participant(settings: ParticipantSettings) -> list[Path]:
 
     settings.check()
     work_dir = settings.resolved_work_dir()
+    raw = _raw_bytes(settings)
+    check_writable(settings.output_dir, need_bytes=2 * raw, what="output folder")
+    check_writable(work_dir, need_bytes=2 * raw, what="work folder")
     with hold_work_dir(work_dir):
         configure_nipype(work_dir, verbose=settings.verbose)
         pruned = prune_damaged_cache(work_dir)
@@ -151,6 +154,17 @@ def run_participant(settings: ParticipantSettings) -> list[Path]:
             print(f"[t2quant] {len(pruned)} damaged cache folder(s) removed; they are rerun",
                   flush=True)  # fmt: skip
         return _run(settings, work_dir)
+
+
+def _raw_bytes(settings: ParticipantSettings) -> int:
+    """Bytes of the raw files this run reads (its outputs and cache take about twice that
+    each: measured on the demo study)."""
+    total = 0
+    for label in bids.participant_labels(settings.bids_dir, settings.participant_labels):
+        for s in bids.collect_data(settings.bids_dir, label, settings.session_labels):
+            files = [*s.echoes, *([s.t2w] if s.t2w else [])]
+            total += sum(f.stat().st_size for f in files)
+    return total
 
 
 def _run(settings: ParticipantSettings, work_dir: Path) -> list[Path]:

@@ -132,6 +132,8 @@ def fit_to_files(
 
     if mask is not None:
         fit_mask = _load_map(mask, me, "mask") > 0
+        if not fit_mask.any():
+            raise InputError(f"{mask}: the mask selects no voxel (all zero); nothing to fit")
     elif use_mask:
         fit_mask = signal_mask(me.data[..., 0])
     else:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
+from t2quant.errors import InputError
 from t2quant.io import bids
+from t2quant.io.images import describe_invalid, invalid_voxels, read_image, read_label_mask
 from t2quant.segmentation.core import DiscSegmentation, segment_discs
 from t2quant.segmentation.imports import import_labels
 from t2quant.segmentation.outputs import write_segmentation
 
-__all__ = ["load_t2w_image", "mese_fluid_image", "mese_t2w_image", "segment_to_files"]
+__all__ = [
+    "SegmentationInput",
+    "load_t2w_image",
+    "mese_fluid_image",
+    "mese_t2w_image",
+    "segment_to_files",
+]
 
 T2W_TE_MS = (60.0, 120.0)
 
@@ -47,21 +55,80 @@ def mese_fluid_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
     return (late * late / np.maximum(early, np.finfo(np.float32).tiny)).astype(np.float32)
 
 
-def load_t2w_image(inputs: list[Path], te_ms) -> tuple[NDArray, NDArray | None, NDArray, str, str]:
-    """(image, fluid image or None, affine, stem, source) from a 3D NIfTI or multi-echo
-    input."""
-    if len(inputs) == 1 and inputs[0].is_file():
-        img = nib.load(str(inputs[0]))
-        if len(img.shape) == 3 or (len(img.shape) == 4 and img.shape[3] == 1):
-            stem = bids.stem_of(inputs[0].name)
-            return np.asanyarray(img.dataobj), None, img.affine, stem, str(inputs[0])
-    from t2quant.io.echoes import load_input
+MAX_INVALID_FRACTION = 0.5
+"""A segmentation image with more invalid (NaN, infinite, negative) voxels than this share is
+refused; with fewer, they are masked out and the session is flagged."""
 
-    me = load_input(inputs, te_ms)
-    return (
-        mese_t2w_image(me.data, me.te_ms), mese_fluid_image(me.data, me.te_ms),
-        me.affine, me.stem, ", ".join(map(str, me.sources)),
-    )  # fmt: skip
+
+@dataclass(frozen=True)
+class SegmentationInput:
+    """What is segmented: the image (invalid voxels set to 0), an optional fluid image, the
+    affine, the output stem, the source (for sidecars), the invalid voxels and notes."""
+
+    image: NDArray
+    fluid: NDArray | None
+    affine: NDArray
+    stem: str
+    source: str
+    invalid: NDArray
+    notes: tuple[str, ...] = ()
+
+
+def load_t2w_image(inputs: list[Path], te_ms) -> SegmentationInput:
+    """The segmentation input from a T2-weighted NIfTI (3D, or one 2D slice) or from
+    multi-echo data.
+
+    Raises
+    ------
+    InputError
+        When more than half of the image is NaN, infinite or negative.
+    """
+    if len(inputs) == 1 and inputs[0].is_file() and _is_single_image(inputs[0]):
+        img = read_image(inputs[0], what="T2-weighted image", ndims=(2, 3), rescale=True)
+        data = img.data if img.data.ndim == 3 else img.data[:, :, None]
+        invalid = img.invalid if img.invalid.ndim == 3 else img.invalid[:, :, None]
+        loaded = SegmentationInput(data, None, img.affine, bids.stem_of(inputs[0].name),
+                                   str(inputs[0]), invalid, img.notes)  # fmt: skip
+    else:
+        from t2quant.io.echoes import load_input
+
+        me = load_input(inputs, te_ms)
+        image = mese_t2w_image(me.data, me.te_ms)
+        invalid = invalid_voxels(image)
+        notes = (f"invalid (NaN, infinite or negative) echo values: {describe_invalid(invalid)}",)
+        loaded = SegmentationInput(
+            image, mese_fluid_image(me.data, me.te_ms), me.affine, me.stem,
+            ", ".join(map(str, me.sources)), invalid, notes if invalid.any() else (),
+        )  # fmt: skip
+    return _masked(loaded)
+
+
+def _is_single_image(path: Path) -> bool:
+    """A file holding one image (2D, 3D, or 4D with one volume), not a multi-echo 4D."""
+    import nibabel as nib
+
+    try:
+        shape = nib.load(str(path)).shape
+    except Exception:
+        return True  # let the image reader report what is wrong with it
+    return len(shape) in (2, 3) or (len(shape) == 4 and shape[3] == 1)
+
+
+def _masked(loaded: SegmentationInput) -> SegmentationInput:
+    share = float(loaded.invalid.mean()) if loaded.invalid.size else 0.0
+    if share > MAX_INVALID_FRACTION:
+        raise InputError(
+            f"{loaded.source}: {describe_invalid(loaded.invalid)} are NaN, infinite or negative: "
+            "too much of the image is unusable to segment; re-export or re-reconstruct it"
+        )
+    if not loaded.invalid.any():
+        return loaded
+    return replace(loaded, image=_zero(loaded.image, loaded.invalid),
+                   fluid=_zero(loaded.fluid, loaded.invalid))  # fmt: skip
+
+
+def _zero(data: NDArray | None, where: NDArray) -> NDArray | None:
+    return None if data is None else np.where(where, 0, data).astype(np.float32)
 
 
 def segment_to_files(
@@ -70,20 +137,32 @@ def segment_to_files(
 ) -> tuple[DiscSegmentation, dict[str, Path]]:  # fmt: skip
     """Segment (or import) the discs of ``inputs`` and write the segmentation files named
     after ``stem`` (default: the input's own stem) into ``outdir``."""
-    image, fluid, affine, found_stem, source = load_t2w_image([Path(p) for p in inputs], te_ms)
-    stem = stem or found_stem
+    src = load_t2w_image([Path(p) for p in inputs], te_ms)
+    stem = stem or src.stem
     if labels_from is not None:
         scheme, mask_path = labels_from
-        mask_img = nib.load(mask_path)
+        mask, mask_affine = read_label_mask(mask_path, what="disc mask")
         seg = import_labels(
-            np.asanyarray(mask_img.dataobj).astype(np.int32), scheme, mask_affine=mask_img.affine,
-            image_shape=image.shape, image_affine=affine, name=str(mask_path),
+            mask if mask.ndim == 3 else mask[:, :, None], scheme, mask_affine=mask_affine,
+            image_shape=src.image.shape, image_affine=src.affine, name=str(mask_path),
         )  # fmt: skip
         method = f"imported from {mask_path} ({scheme} labels)"
     else:
-        seg = segment_discs(image, affine, fluid=fluid, orientation=orientation, name=source)
+        seg = segment_discs(src.image, src.affine, fluid=src.fluid, orientation=orientation,
+                            name=src.source)  # fmt: skip
         method = "t2quant classical (canal-guided column profile, sacrum-anchored naming)"
-    paths = write_segmentation(
-        seg, image, affine, outdir, stem, source=source, orientation=orientation, method=method
-    )
+    seg = _without_invalid(seg, src)
+    paths = write_segmentation(seg, src.image, src.affine, outdir, stem, source=src.source,
+                               orientation=orientation, method=method)  # fmt: skip
     return seg, paths
+
+
+def _without_invalid(seg: DiscSegmentation, src: SegmentationInput) -> DiscSegmentation:
+    """No label on an invalid voxel; the session is flagged ``invalid_voxels`` with their
+    share and place."""
+    if not src.invalid.any():
+        return seg
+    labels = np.where(src.invalid, 0, seg.labels).astype(seg.labels.dtype)
+    warning = f"{src.invalid.mean():.1%} of the image was masked out: " + "; ".join(src.notes)
+    return replace(seg, labels=labels, flags=(*seg.flags, "invalid_voxels"),
+                   warnings=(*seg.warnings, warning))  # fmt: skip

@@ -14,6 +14,7 @@ import pandas as pd
 
 from t2quant.errors import InputError
 from t2quant.io import atomic_path, bids, read_tsv, write_json, write_tsv
+from t2quant.io.tables import read_table
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.manual import read_manual_grades
 from t2quant.plotting import pyplot
@@ -28,11 +29,11 @@ MASK_PATTERN = bids.DSEG_PATTERN
 def read_auto_grades(path: Path) -> pd.DataFrame:
     """Automatic grades: a feature table (``pfirrmann_suggested``) or any grades TSV
     (``pfirrmann``), as ``participant_id, session, level, pfirrmann`` (NaN where ungraded)."""
-    table = read_tsv(path) if Path(path).suffix != ".csv" else None
-    if table is None or "pfirrmann_suggested" not in table:
+    path = Path(path)
+    if path.suffix == ".csv" or "pfirrmann_suggested" not in read_table(path, what="grades"):
         manual, _ = read_manual_grades(path)
         return manual
-    table = table.copy()
+    table = read_tsv(path)
     if "session" not in table:
         table["session"] = ""
     table["session"] = table["session"].fillna("").astype(str)
@@ -120,6 +121,11 @@ def validate_to_files(
     m, notes = read_manual_grades(manual)
     a = read_auto_grades(auto)
     pairs = m.merge(a, on=KEYS, how="outer", suffixes=("_manual", "_auto"))
+    if not pairs[["pfirrmann_manual", "pfirrmann_auto"]].notna().all(axis=1).any():
+        raise InputError(
+            f"{manual} and {auto}: no disc has both a manual and an automatic grade; check that "
+            "participant_id (with sub-), session and level match in the two files"
+        )
     result = {"manual": str(manual), "auto": str(auto), **grade_agreement(pairs)}
     result["n_manual_only"] = int(pairs["pfirrmann_auto"].isna().sum())
     result["notes"] = notes
