@@ -129,7 +129,7 @@ def test_a_missing_echo_fails_in_one_line_and_the_rest_completes(study, capsys):
         path.unlink()
     args = [str(study), str(study.parent / "out"), "participant", "--work-dir",
             str(study.parent / "work"), "--t2-method", "loglinear", "--nprocs", "2",
-            "--participant-label", "01"]  # fmt: skip
+            "--participant-label", "01", "--skip-bids-validation"]  # fmt: skip
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -149,9 +149,84 @@ def test_a_missing_echo_fails_in_one_line_and_the_rest_completes(study, capsys):
 def test_verbose_prints_the_traceback(study, capsys):
     for path in (study / "sub-01" / "ses-baseline" / "anat").glob("*_echo-2_MESE.*"):
         path.unlink()
-    assert main(_args(study, "--verbose")) == 1
+    assert main(_args(study, "--verbose", "--skip-bids-validation")) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "an echo is missing" in err
+
+
+def test_the_input_checks_stop_a_run_with_every_problem_listed(study, capsys):
+    for path in (study / "sub-01" / "ses-wk06" / "anat").glob("*_echo-3_MESE.*"):
+        path.unlink()
+    side = study / "sub-02" / "ses-wk12" / "anat" / "sub-02_ses-wk12_echo-2_MESE.json"
+    side.write_text(json.dumps({"EchoTime": 24}))
+    assert main([str(study), str(study.parent / "out"), "participant"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("t2quant: error: ") and "2 problem(s) in the input dataset" in err
+    assert "sub-01/ses-wk06/anat: echo entities [1, 2, 4, 5, 6] are not 1..5" in err
+    assert f"{side}: EchoTime 24 looks like milliseconds" in err
+    assert "--skip-bids-validation" in err
+    assert not (study.parent / "work").exists()  # nothing ran
+
+
+def test_the_bids_validator_stops_a_run_on_an_invalid_dataset(study, capsys):
+    (study / "dataset_description.json").unlink()
+    assert main([str(study), str(study.parent / "out"), "participant"]) == 2
+    err = capsys.readouterr().err
+    assert "BIDS validator MISSING_DATASET_DESCRIPTION" in err
+
+
+def test_a_filter_file_chooses_between_two_series(study, capsys):
+    anat = study / "sub-01" / "ses-baseline" / "anat"
+    for path in list(anat.glob("*_echo-*_MESE.*")):
+        copy = path.name.replace("_echo-", "_acq-fast_echo-")
+        (anat / copy).write_bytes(path.read_bytes())
+    args = _args(study)
+    assert main(args) == 2
+    assert "several MESE series" in capsys.readouterr().err
+    filters = study.parent / "filters.json"
+    filters.write_text(json.dumps({"mese": {"acquisition": None}}))
+    assert main([*args, "--bids-filter-file", str(filters)]) == 0
+    features = study.parent / "out/sub-01/ses-baseline/anat/sub-01_ses-baseline_discfeatures.tsv"
+    assert features.is_file()
+    filters.write_text(json.dumps({"mese": {"acquisition": "fast"}}))
+    assert main([*args, "--bids-filter-file", str(filters)]) == 0
+    fast = study.parent / "out/sub-01/ses-baseline/anat/sub-01_ses-baseline_acq-fast_discfeatures.tsv"
+    assert fast.is_file()
+    filters.write_text(json.dumps({"mese": {"acquisiton": "fast"}}))
+    assert main([*args, "--bids-filter-file", str(filters)]) == 2
+    assert "unknown entities ['acquisiton']" in capsys.readouterr().err
+
+
+def test_reports_only_rebuilds_the_report_without_running(study):
+    assert main(_args(study)) == 0
+    report = study.parent / "out" / "sub-01.html"
+    report.unlink()
+    work = study.parent / "work"
+    shutil.rmtree(work)
+    assert main(_args(study, "--reports-only")) == 0
+    assert "sub-01 / ses-baseline" in report.read_text()
+    assert not work.exists()  # nothing was run
+
+
+def test_the_methods_text_follows_the_settings(study):
+    assert main(_args(study)) == 0
+    logs = study.parent / "out" / "logs"
+    text = (logs / "CITATION.md").read_text()
+    assert "weighted log-linear least-squares fit" in text and "EPG" not in text
+    assert "@pfirrmann2001" in text and "t2quant's default thresholds" in text
+    assert "@article{pfirrmann2001" in (logs / "CITATION.bib").read_text()
+    assert "<h1>Methods</h1>" in (logs / "CITATION.html").read_text()
+    thresholds = study.parent / "thr.json"
+    from t2quant.pfirrmann.suggest import default_thresholds
+
+    thresholds.write_text(json.dumps({"thresholds": default_thresholds().as_dict()}))
+    assert main(_args(study, "--t2-method", "epg", "--thresholds", str(thresholds))) == 0
+    text = (logs / "CITATION.md").read_text()
+    assert "extended phase graph" in text and "@lebel2010" in text
+    assert f"thresholds calibrated to the lab's own grades ({thresholds})" in text
+    assert "@article{lebel2010" in (logs / "CITATION.bib").read_text()
+    description = json.loads((study.parent / "out" / "dataset_description.json").read_text())
+    assert "logs/CITATION.md" in description["HowToAcknowledge"]
 
 
 def test_bids_app_options_before_the_positionals(study):

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from t2quant import __version__
-from t2quant.cli.parser import positive_int
+from t2quant.cli.parser import positive_float, positive_int
+from t2quant.pipeline.participant import available_cpus
 
 __all__ = ["LEVELS_OF_ANALYSIS", "build_bidsapp_parser", "run_bidsapp"]
 
@@ -68,21 +69,46 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help="sessions to process (with or without ses-; default: all)",
     )
+    g.add_argument(
+        "--bids-filter-file",
+        type=Path,
+        metavar="JSON",
+        help="pybids-style filters choosing among several series, e.g. "
+        '\'{"mese": {"acquisition": "sag"}, "t2w": {"run": 1}}\' (queries mese, t2w; '
+        "entities subject, session, acquisition, run, reconstruction, echo, direction, part; "
+        "a value, a list, or null for absent)",
+    )
+    g.add_argument(
+        "--skip-bids-validation",
+        action="store_true",
+        help="do not run the BIDS validator and t2quant's own input checks first",
+    )
 
     g = parser.add_argument_group("Options to handle performance")
     g.add_argument(
         "--nprocs",
+        "--n-cpus",
         type=positive_int,
-        default=2,
-        help="processes (MultiProc), jobs in the queue (batch plugins) (default 2)",
+        default=available_cpus(),
+        help="processes (MultiProc), jobs in the queue (batch plugins) (default: the CPUs "
+        f"available, {available_cpus()} here)",
     )
     g.add_argument(
         "--omp-nthreads",
         type=positive_int,
-        default=1,
-        help="threads for each T2 fit (default 1; at most --nprocs under MultiProc; "
-        "with a batch plugin also ask the scheduler for them, e.g. sbatch_args "
-        "'-c N')",
+        default=None,
+        help="threads for each T2 fit (default: half of --nprocs, at least 1; at most "
+        "--nprocs under MultiProc; with a batch plugin also ask the scheduler for them, e.g. "
+        "sbatch_args '-c N')",
+    )
+    g.add_argument(
+        "--mem",
+        "--mem-gb",
+        dest="mem_gb",
+        type=positive_float,
+        metavar="GB",
+        help="memory budget of MultiProc in GB; each node declares its estimated memory "
+        "(default: 90%% of the machine's)",
     )
     g.add_argument(
         "--plugin",
@@ -138,6 +164,18 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
 
     g = parser.add_argument_group("Other options")
     g.add_argument(
+        "--stop-on-first-crash",
+        action="store_true",
+        help="end the run at the first failed node (default: finish every other "
+        "session, then report the failures)",
+    )
+    g.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="rebuild the participant reports from the derivatives in OUT_DIR "
+        "without running anything",
+    )
+    g.add_argument(
         "-w",
         "--work-dir",
         type=Path,
@@ -175,9 +213,12 @@ def run_bidsapp(argv: Sequence[str]) -> int:
             participant_labels=tuple(args.participant_label),
             session_labels=tuple(args.session_label), work_dir=args.work_dir,
             plugin=args.plugin, plugin_args=args.plugin_args, nprocs=args.nprocs,
-            omp_nthreads=args.omp_nthreads, t2_method=args.t2_method,
+            omp_nthreads=args.omp_nthreads, mem_gb=args.mem_gb, t2_method=args.t2_method,
             discs_from=args.discs_from, discs_scheme=args.discs_scheme,
-            thresholds=args.thresholds, verbose=args.verbose,
+            thresholds=args.thresholds, bids_filter_file=args.bids_filter_file,
+            skip_bids_validation=args.skip_bids_validation,
+            stop_on_first_crash=args.stop_on_first_crash, reports_only=args.reports_only,
+            verbose=args.verbose,
         ))  # fmt: skip
     except RunFailed as failed:
         print_failures(failed)

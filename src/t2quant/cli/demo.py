@@ -20,30 +20,53 @@ __all__ = ["run_demo"]
 def run_demo(
     out: str | Path, settings: StudySettings, *, jobs: int = 1, verbose: bool = False
 ) -> Path:
-    """Run the demo into ``out``; returns the derivatives folder."""
+    """Run the demo into ``out`` with one progress display (Nipype's log instead with
+    ``verbose``); returns the derivatives folder."""
+    from t2quant.pipeline.progress import StageProgress
+
+    out = Path(out)
+    start = time.perf_counter()
+    with StageProgress(live=False if verbose else None) as display:
+        paths, seconds = _stages(out, settings, jobs, verbose, display)
+        for line in summary_lines(json.loads(paths["groundtruth_check"].read_text())):
+            display.line(f"demo: {line}")
+    total = time.perf_counter() - start
+    shares = ", ".join(f"{name} {sec:.0f} s ({100 * sec / total:.0f}%)"
+                       for name, sec in seconds.items())  # fmt: skip
+    derivatives = out / "derivatives" / "t2quant"
+    first = sorted(derivatives.glob("sub-*.html"))
+    print(f"[demo] done in {total:.0f} s: {shares}")
+    print(f"[demo] open the group report {paths['report'].resolve().as_uri()}")
+    if first:
+        print(f"[demo] and a participant report {first[0].resolve().as_uri()}")
+    return derivatives
+
+
+def _stages(out: Path, settings: StudySettings, jobs: int, verbose: bool, display):
     from t2quant.pipeline.group import GroupSettings, run_group
     from t2quant.pipeline.participant import ParticipantSettings, run_participant
 
-    out = Path(out)
     bids, derivatives = out / "bids", out / "derivatives" / "t2quant"
-    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    tick = time.perf_counter()
     if study_is_complete(bids, settings):
-        print(f"[demo] synthetic study already written -> {bids}")
+        display.line(f"demo: synthetic study already written -> {bids}")
     else:
-        discs = write_synthetic_study(bids, settings, jobs=jobs)
-        seconds = time.perf_counter() - start
-        print(f"[demo] synthetic study: {discs.participant_id.nunique()} participants, "
-              f"{len(discs)} disc rows in {seconds:.1f} s -> {bids}")  # fmt: skip
+        display.add("study", "synthetic study", settings.n_participants)
+        write_synthetic_study(bids, settings, jobs=jobs,
+                              on_participant=lambda _: display.advance("study"))  # fmt: skip
+    seconds["study"] = time.perf_counter() - tick
+    tick = time.perf_counter()
     run_participant(ParticipantSettings(
         bids_dir=bids, output_dir=derivatives, work_dir=out / "work", plugin="MultiProc",
         nprocs=jobs, verbose=verbose,
-    ))  # fmt: skip
-    paths = run_group(GroupSettings(bids_dir=bids, output_dir=derivatives, nprocs=jobs))
-    for line in summary_lines(json.loads(paths["groundtruth_check"].read_text())):
-        print(f"[demo] {line}")
-    print(f"[demo] done in {time.perf_counter() - start:.0f} s; open {paths['report']} and "
-          f"{derivatives}/sub-*.html in a browser")  # fmt: skip
-    return derivatives
+    ), display=None if verbose else display)  # fmt: skip
+    seconds["participant level"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    paths = run_group(GroupSettings(bids_dir=bids, output_dir=derivatives, nprocs=jobs),
+                      display=display)  # fmt: skip
+    seconds["group level"] = time.perf_counter() - tick
+    return paths, seconds
 
 
 def summary_lines(check: dict) -> list[str]:

@@ -32,7 +32,9 @@ from t2quant.errors import InputError, MissingInputError
 
 __all__ = [
     "DSEG_PATTERN",
+    "ENTITIES",
     "FEATURES_PATTERN",
+    "FILTER_QUERIES",
     "MAP_SUFFIXES",
     "PARTICIPANT_COLUMNS",
     "PARTICIPANT_COVARIATES",
@@ -44,6 +46,7 @@ __all__ = [
     "derivative_anat",
     "echo_name",
     "echo_number",
+    "entities",
     "feature_names",
     "find_by_session",
     "find_echo_groups",
@@ -54,9 +57,11 @@ __all__ = [
     "find_t2w",
     "find_truth_masks",
     "map_name",
+    "matches",
     "participant_labels",
     "participant_session",
     "raw_anat",
+    "read_filters",
     "report_name",
     "segmentation_names",
     "session_id",
@@ -230,6 +235,75 @@ def participant_session(name: str) -> tuple[str, str]:
     return (sub.group(1) if sub else name), (ses.group(1) if ses else "")
 
 
+#: pybids' long entity names -> the short keys in file names.
+ENTITIES = {
+    "subject": "sub",
+    "session": "ses",
+    "acquisition": "acq",
+    "run": "run",
+    "reconstruction": "rec",
+    "echo": "echo",
+    "direction": "dir",
+    "part": "part",
+}
+#: The queries a ``--bids-filter-file`` may hold: the MESE echoes and the T2-weighted image.
+FILTER_QUERIES = ("mese", "t2w")
+
+
+def entities(name: str) -> dict[str, str]:
+    """The ``key-value`` entities of a BIDS file name, by short key (``sub``, ``ses``...)."""
+    base = NIFTI_RE.sub("", Path(name).name).split(".")[0]
+    return dict(part.split("-", 1) for part in base.split("_") if "-" in part)
+
+
+def matches(path: str | os.PathLike, query: dict) -> bool:
+    """Whether a file's entities satisfy a pybids-style query: ``{"acquisition": "fast"}``
+    (that value), a list (any of them), ``null`` (the entity must be absent)."""
+    found = entities(Path(path).name)
+    for long_name, wanted in query.items():
+        value = found.get(ENTITIES[long_name])
+        if wanted is None:
+            if value is not None:
+                return False
+        elif value not in ([str(w) for w in wanted] if isinstance(wanted, list) else [str(wanted)]):
+            return False
+    return True
+
+
+def read_filters(path: str | os.PathLike) -> dict[str, dict]:
+    """A ``--bids-filter-file``: ``{"mese": {...}, "t2w": {...}}`` with pybids entity names.
+
+    Raises
+    ------
+    InputError
+        For another shape, an unknown query or entity, or a value that is not a string, a
+        number, a list of them or null.
+    """
+    from t2quant.io.jsonfile import read_json_object
+
+    raw = read_json_object(path, what="BIDS filter file")
+    unknown = sorted(set(raw) - set(FILTER_QUERIES))
+    if unknown:
+        raise InputError(f"{path}: unknown filter queries {unknown}; use {list(FILTER_QUERIES)}")
+    for query, conditions in raw.items():
+        if not isinstance(conditions, dict):
+            raise InputError(f"{path}: filter {query!r} must be an object of entity: value")
+        bad = sorted(set(conditions) - set(ENTITIES))
+        if bad:
+            raise InputError(
+                f"{path}: filter {query!r}: unknown entities {bad}; use {sorted(ENTITIES)}"
+            )
+        for entity, value in conditions.items():
+            values = value if isinstance(value, list) else [value]
+            if not all(v is None or (isinstance(v, str | int) and not isinstance(v, bool))
+                       for v in values):  # fmt: skip
+                raise InputError(
+                    f"{path}: filter {query!r} {entity!r} must be a string, a number, a list of "
+                    f"them, or null; got {value!r}"
+                )
+    return raw
+
+
 def echo_number(path: str | os.PathLike) -> int | None:
     """The ``echo-<n>`` entity of a MESE file name, or ``None``."""
     match = ECHO_RE.match(Path(path).name)
@@ -282,9 +356,21 @@ def find_echo_groups(folder: str | os.PathLike) -> dict[str, list[Path]]:
     return {k: [p for _, p in sorted(v)] for k, v in groups.items()}
 
 
-def find_t2w(anat_dir: str | os.PathLike) -> Path | None:
-    """The session's T2-weighted image (``*_T2w.nii[.gz]``), or ``None``."""
-    hits = sorted(Path(anat_dir).glob("*_T2w.nii*"))
+def find_t2w(anat_dir: str | os.PathLike, query: dict | None = None) -> Path | None:
+    """The session's T2-weighted image (``*_T2w.nii[.gz]`` matching ``query``), or ``None``.
+
+    Raises
+    ------
+    InputError
+        When several match: choose one with a ``--bids-filter-file`` ``t2w`` query.
+    """
+    hits = [p for p in sorted(Path(anat_dir).glob("*_T2w.nii*")) if matches(p, query or {})]
+    if len(hits) > 1:
+        names = ", ".join(p.name for p in hits)
+        raise InputError(
+            f"{anat_dir}: several T2-weighted images ({names}); choose one with "
+            '--bids-filter-file (e.g. {"t2w": {"acquisition": "..."}})'
+        )
     return hits[0] if hits else None
 
 
@@ -310,21 +396,34 @@ class SessionInputs:
         return f"sub-{self.participant}/ses-{self.session}"
 
 
-def collect_session(bids_dir: str | os.PathLike, participant: str, session: str) -> SessionInputs:
-    """The echo files, their sidecars and the T2w (if any) of one session.
+def collect_session(
+    bids_dir: str | os.PathLike, participant: str, session: str, filters: dict | None = None
+) -> SessionInputs:
+    """The echo files, their sidecars and the T2w (if any) of one session; ``filters`` (a
+    :func:`read_filters` result) choose among several series.
 
-    Missing or misnumbered echoes are left for the fit to report (as that session's failure,
-    so the other sessions still run); a session with no MESE series at all is an error here.
+    Missing or misnumbered echoes are left for the checks and the fit to report (as that
+    session's problem, so the other sessions still run); a session with no MESE series, or
+    with several and no filter that picks one, is an error here.
     """
+    filters = filters or {}
     label = participant.removeprefix("sub-")
     ses = session.removeprefix("ses-")
     anat = Path(bids_dir).resolve() / f"sub-{label}" / f"ses-{ses}" / "anat"
-    groups = find_echo_groups(anat)
+    groups = {
+        stem: files
+        for stem, files in find_echo_groups(anat).items()
+        if all(matches(f, filters.get("mese", {})) for f in files)
+    }
     if not groups:
-        raise InputError(f"{anat}: no *_echo-<n>_MESE.nii[.gz] files; is this a MESE session?")
+        raise InputError(
+            f"{anat}: no *_echo-<n>_MESE.nii[.gz] files"
+            + (" match the --bids-filter-file" if filters.get("mese") else "")
+        )
     if len(groups) > 1:
         raise InputError(
-            f"{anat}: several MESE series ({', '.join(sorted(groups))}); keep one per session"
+            f"{anat}: several MESE series ({', '.join(sorted(groups))}); choose one with "
+            '--bids-filter-file (e.g. {"mese": {"acquisition": "..."}})'
         )
     stem, echoes = next(iter(groups.items()))
     return SessionInputs(
@@ -334,25 +433,33 @@ def collect_session(bids_dir: str | os.PathLike, participant: str, session: str)
         anat_dir=anat,
         echoes=tuple(echoes),
         sidecars=tuple(sidecar(p) for p in echoes if sidecar(p).is_file()),
-        t2w=find_t2w(anat),
+        t2w=find_t2w(anat, filters.get("t2w")),
     )
 
 
 def collect_data(
-    bids_dir: str | os.PathLike, participant: str, sessions: tuple[str, ...] | list[str] = ()
+    bids_dir: str | os.PathLike,
+    participant: str,
+    sessions: tuple[str, ...] | list[str] = (),
+    filters: dict | None = None,
 ) -> list[SessionInputs]:
-    """Every session of a participant (or the ``sessions`` asked for), as smriprep's
-    ``collect_data`` gathers a subject's files once before the workflow is built."""
+    """Every session of a participant (or the ``sessions`` asked for, and those a ``filters``
+    ``session`` entity allows), as smriprep's ``collect_data`` gathers a subject's files once
+    before the workflow is built."""
     label = participant.removeprefix("sub-")
     found = session_labels(bids_dir, label)
     asked = [s.removeprefix("ses-") for s in sessions]
     chosen = [s for s in found if s in asked] if asked else found
+    wanted = (filters or {}).get("mese", {}).get("session")
+    if wanted is not None:
+        allowed = {str(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
+        chosen = [s for s in chosen if s in allowed]
     if not chosen:
         raise InputError(
             f"{Path(bids_dir) / f'sub-{label}'}: no ses-*/anat folders "
             f"(sessions asked: {asked or 'all'}; found: {found or 'none'})"
         )
-    return [collect_session(bids_dir, label, s) for s in chosen]
+    return [collect_session(bids_dir, label, s, filters) for s in chosen]
 
 
 # --- derivative queries ----------------------------------------------------------------------

@@ -22,8 +22,12 @@ def crash_dir(work_dir: Path) -> Path:
     return Path(work_dir) / "crash"
 
 
-def configure_nipype(work_dir: Path, *, verbose: bool = False) -> None:
-    """Apply the settings of the module docstring (process-wide: Nipype's config is global)."""
+def configure_nipype(
+    work_dir: Path, *, verbose: bool = False, stop_on_first_crash: bool = False
+) -> None:
+    """Apply the settings of the module docstring (process-wide: Nipype's config is global).
+    ``stop_on_first_crash``: the first failed node ends the run (the others are not waited
+    for)."""
     os.environ.setdefault("NIPYPE_NO_ET", "1")
     if "LOGNAME" not in os.environ:
         import getpass
@@ -36,7 +40,7 @@ def configure_nipype(work_dir: Path, *, verbose: bool = False) -> None:
     config.set("execution", "crashdump_dir", str(crash_dir(work_dir)))
     config.set("execution", "crashfile_format", "txt")
     config.set("execution", "hash_method", "content")
-    config.set("execution", "stop_on_first_crash", "false")
+    config.set("execution", "stop_on_first_crash", str(stop_on_first_crash).lower())
     config.set("monitoring", "enabled", "false")
     level = "INFO" if verbose else "CRITICAL"
     for key in ("workflow_level", "interface_level", "utils_level"):

@@ -21,8 +21,12 @@ class GroupSettings:
     nprocs: int = 1
 
 
-def run_group(settings: GroupSettings) -> dict[str, Path]:
-    """Run the group level; returns the paths written, by key."""
+GROUP_STEPS = 5  # table, moderators, agreement, ground-truth check, report and methods
+
+
+def run_group(settings: GroupSettings, display=None) -> dict[str, Path]:
+    """Run the group level; returns the paths written, by key. ``display``: a
+    :class:`~t2quant.pipeline.progress.StageProgress` to show the steps on."""
     from t2quant.group.stats.files import stats_to_files
     from t2quant.group.table import disc_table_to_files
     from t2quant.io import check_writable
@@ -33,19 +37,55 @@ def run_group(settings: GroupSettings) -> dict[str, Path]:
     out = Path(settings.output_dir)
     group = check_writable(out / "group", what="group output folder")
     manual = read_manual_grades(settings.manual_grades)[0] if settings.manual_grades else None
+    step = _stepper(display)
     table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
+    step()
     _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config,
                                     jobs=settings.nprocs)  # fmt: skip
     paths |= stats_paths
+    step()
     agreement = _agreement(settings, group)
     if agreement:
         paths["agreement"] = agreement
+    step()
     check = write_groundtruth_check(settings.bids_dir, out, group, config=settings.config)
     if check:
         paths["groundtruth_check"] = check
+    step()
     paths["report"] = write_group_report(out)
-    print(f"[t2quant] group level: {len(table)} disc rows -> {group}; report {paths['report']}")
+    paths |= _write_methods(out, settings)
+    step()
+    message = f"group level: {len(table)} disc rows -> {group}; report {paths['report']}"
+    (display.line if display is not None else lambda t: print(f"[t2quant] {t}"))(message)
     return paths
+
+
+def _stepper(display):
+    """Advance the display's group stage by one step per call (nothing without a display)."""
+    if display is None:
+        return lambda: None
+    display.add("group", "group level", GROUP_STEPS)
+    return lambda: display.advance("group")
+
+
+def _write_methods(out: Path, settings: GroupSettings) -> dict[str, Path]:
+    """Add the group level's model to ``OUT/logs/CITATION.*``."""
+    from dataclasses import asdict
+
+    from t2quant.group.stats.config import load_config
+    from t2quant.reports.citation import write_citation
+
+    config = load_config(settings.config)
+    model = asdict(config.model)
+    group = {
+        "outcome": model.get("outcome"),
+        "reml": model.get("reml", True),
+        "inference": model.get("inference", "wald"),
+        "fdr": model.get("fdr", False),
+        "moderators": [m.name for m in config.moderators],
+    }
+    written = write_citation(out / "logs", {"group": group})
+    return {f"citation_{k}": v for k, v in written.items()}
 
 
 def _agreement(settings: GroupSettings, group: Path) -> Path | None:

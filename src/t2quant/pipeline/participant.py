@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2quant import __version__
 from t2quant.errors import InputError, RunFailed
 from t2quant.io import bids, check_writable, write_json
 from t2quant.pipeline.config import BATCH_PLUGINS, PLUGINS, configure_nipype, crash_dir
-from t2quant.pipeline.progress import Progress
+from t2quant.pipeline.progress import NodeProgress, StageProgress
 from t2quant.relaxometry.fit import METHODS
 
 __all__ = ["ParticipantSettings", "build_workflow", "run_participant"]
@@ -37,13 +37,24 @@ class ParticipantSettings:
     work_dir: Path | None = None
     plugin: str = "MultiProc"
     plugin_args: dict | None = None
-    nprocs: int = 2
-    omp_nthreads: int = 1
+    nprocs: int = field(default_factory=lambda: available_cpus())
+    omp_nthreads: int | None = None
+    mem_gb: float | None = None
     t2_method: str = "epg"
     discs_from: Path | None = None
     discs_scheme: str = "project"
     thresholds: Path | None = None
+    bids_filter_file: Path | None = None
+    skip_bids_validation: bool = False
+    stop_on_first_crash: bool = False
+    reports_only: bool = False
     verbose: bool = False
+
+    @property
+    def threads_per_fit(self) -> int:
+        """``--omp-nthreads``, or by default half the processors (sessions run side by side
+        use cores better than threads inside one fit: measured, bench/bench_session.py)."""
+        return self.omp_nthreads or max(1, self.nprocs // 2)
 
     def resolved_work_dir(self) -> Path:
         """``--work-dir``, or ``OUT/../work``."""
@@ -56,13 +67,23 @@ class ParticipantSettings:
             raise InputError(f"--plugin {self.plugin}: use one of {', '.join(PLUGINS)}")
         if self.t2_method not in METHODS:
             raise InputError(f"--t2-method {self.t2_method}: use one of {', '.join(METHODS)}")
-        if self.plugin == "MultiProc" and self.omp_nthreads > self.nprocs:
+        if self.plugin == "MultiProc" and self.threads_per_fit > self.nprocs:
             raise InputError(
-                f"--omp-nthreads {self.omp_nthreads} exceeds --nprocs {self.nprocs}: "
+                f"--omp-nthreads {self.threads_per_fit} exceeds --nprocs {self.nprocs}: "
                 "a fit cannot use more threads than MultiProc has processors"
             )
+        if self.mem_gb is not None and not self.mem_gb > 0:
+            raise InputError(f"--mem {self.mem_gb}: give the memory budget in GB, > 0")
         if not Path(self.bids_dir).is_dir():
             raise InputError(f"{self.bids_dir}: no such BIDS folder")
+
+
+def available_cpus() -> int:
+    """The processors this process may run on (the affinity mask, e.g. a Slurm allocation)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
@@ -83,39 +104,57 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
                 {"Name": "nipype", "Version": nipype.__version__},
             ],
             "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
+            "HowToAcknowledge": "Cite t2quant and the methods it ran: logs/CITATION.md holds "
+            "the methods text of this run and logs/CITATION.bib its references.",
             "DatasetLinks": {"raw": Path(bids_dir).resolve().as_uri()},
         },
         Path(output_dir) / "dataset_description.json",
     )
 
 
-def build_workflow(settings: ParticipantSettings):
+def plan(settings: ParticipantSettings) -> dict[str, list[bids.SessionInputs]]:
+    """Every session the run will process, by participant label (files collected once)."""
+    filters = bids.read_filters(settings.bids_filter_file) if settings.bids_filter_file else {}
+    labels = bids.participant_labels(settings.bids_dir, settings.participant_labels)
+    wanted = filters.get("mese", {}).get("subject")
+    if wanted is not None:
+        allowed = {str(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
+        labels = [label for label in labels if label in allowed]
+    if not labels:
+        raise InputError(f"{settings.bids_filter_file}: the filters leave no participant")
+    return {label: bids.collect_data(settings.bids_dir, label, settings.session_labels, filters)
+            for label in labels}  # fmt: skip
+
+
+def build_workflow(settings: ParticipantSettings, sessions: dict[str, list]):
     """The top workflow ``t2quant_wf``: one participant workflow per participant."""
     from nipype.pipeline import engine as pe
 
     from t2quant.pipeline.workflows import init_participant_wf
 
+    filters = bids.read_filters(settings.bids_filter_file) if settings.bids_filter_file else None
     workflow = pe.Workflow(name="t2quant_wf")
-    for label in bids.participant_labels(settings.bids_dir, settings.participant_labels):
+    for label, collected in sessions.items():
         workflow.add_nodes([
             init_participant_wf(
                 bids_dir=settings.bids_dir, participant=label, output_dir=settings.output_dir,
-                sessions=list(settings.session_labels) or None, method=settings.t2_method,
+                sessions=[s.session for s in collected], method=settings.t2_method,
                 discs_from=settings.discs_from, scheme=settings.discs_scheme,
-                thresholds=settings.thresholds, omp_nthreads=settings.omp_nthreads,
+                thresholds=settings.thresholds, omp_nthreads=settings.threads_per_fit,
+                filters=filters,
             )
         ])  # fmt: skip
     return workflow
 
 
-def expected_features(settings: ParticipantSettings) -> list[Path]:
+def expected_features(settings: ParticipantSettings, sessions: dict[str, list]) -> list[Path]:
     """Where each session's feature table will be written."""
-    paths = []
-    for label in bids.participant_labels(settings.bids_dir, settings.participant_labels):
-        for s in bids.collect_data(settings.bids_dir, label, settings.session_labels):
-            anat = bids.derivative_anat(settings.output_dir, s.participant, s.session)
-            paths.append(anat / bids.feature_names(s.stem)["features"])
-    return paths
+    return [
+        bids.derivative_anat(settings.output_dir, s.participant, s.session)
+        / bids.feature_names(s.stem)["features"]
+        for collected in sessions.values()
+        for s in collected
+    ]
 
 
 def plugin_arguments(settings: ParticipantSettings, callback) -> dict:
@@ -123,6 +162,8 @@ def plugin_arguments(settings: ParticipantSettings, callback) -> dict:
     args = dict(settings.plugin_args or {})
     if settings.plugin == "MultiProc":
         args.setdefault("n_procs", settings.nprocs)
+        if settings.mem_gb is not None:
+            args.setdefault("memory_gb", settings.mem_gb)
     if settings.plugin in BATCH_PLUGINS:
         args.setdefault("max_jobs", settings.nprocs)
     if settings.plugin != "SLURMGraph":  # graph plugins cannot call back; see wait_for_graph
@@ -130,75 +171,121 @@ def plugin_arguments(settings: ParticipantSettings, callback) -> dict:
     return args
 
 
-def run_participant(settings: ParticipantSettings) -> list[Path]:
-    """Run the participant level; returns every session's feature table.
+def run_participant(
+    settings: ParticipantSettings, display: StageProgress | None = None
+) -> list[Path]:
+    """Run the participant level; returns every session's feature table. ``display``: the
+    progress display to add the stages to (default: a new one; none with ``verbose``).
 
     Raises
     ------
     InputError
-        Bad settings or input, or a work folder held by another run (nothing was run).
+        Bad settings or input, a dataset the checks refuse, or a work folder held by another
+        run (nothing was run).
     RunFailed
         Some nodes failed; one line each. The rest of the run completed.
     """
+    from t2quant.pipeline.preflight import preflight
     from t2quant.pipeline.workdir import hold_work_dir, prune_damaged_cache
 
     settings.check()
+    sessions = plan(settings)
+    if settings.reports_only:
+        return rebuild_reports(settings, sessions)
+    flat = [s for collected in sessions.values() for s in collected]
+    for note in preflight(settings.bids_dir, flat, validate=not settings.skip_bids_validation):
+        print(f"[t2quant] {note}", flush=True)
     work_dir = settings.resolved_work_dir()
-    raw = _raw_bytes(settings)
+    raw = sum(f.stat().st_size for s in flat for f in (*s.echoes, *([s.t2w] if s.t2w else [])))
     check_writable(settings.output_dir, need_bytes=2 * raw, what="output folder")
     check_writable(work_dir, need_bytes=2 * raw, what="work folder")
     with hold_work_dir(work_dir):
-        configure_nipype(work_dir, verbose=settings.verbose)
+        configure_nipype(work_dir, verbose=settings.verbose,
+                         stop_on_first_crash=settings.stop_on_first_crash)  # fmt: skip
         pruned = prune_damaged_cache(work_dir)
         if pruned:
             print(f"[t2quant] {len(pruned)} damaged cache folder(s) removed; they are rerun",
                   flush=True)  # fmt: skip
-        return _run(settings, work_dir)
+        if display is not None or settings.verbose:
+            return _run(settings, work_dir, sessions, display)
+        with StageProgress() as own:
+            return _run(settings, work_dir, sessions, own)
 
 
-def _raw_bytes(settings: ParticipantSettings) -> int:
-    """Bytes of the raw files this run reads (its outputs and cache take about twice that
-    each: measured on the demo study)."""
-    total = 0
-    for label in bids.participant_labels(settings.bids_dir, settings.participant_labels):
-        for s in bids.collect_data(settings.bids_dir, label, settings.session_labels):
-            files = [*s.echoes, *([s.t2w] if s.t2w else [])]
-            total += sum(f.stat().st_size for f in files)
-    return total
+def rebuild_reports(settings: ParticipantSettings, sessions: dict[str, list]) -> list[Path]:
+    """``--reports-only``: each participant's report again, from the derivatives in OUT."""
+    from t2quant.reports.participant import write_participant_report
+
+    out = Path(settings.output_dir).resolve()
+    written = []
+    for label in sessions:
+        files = [p for d in bids.find_session_dirs(out, label) for p in sorted(d.iterdir())]
+        if not files:
+            raise InputError(f"{out}: no derivatives of sub-{label}; run the participant level")
+        written.append(write_participant_report(out / bids.report_name(label), label, files))
+    print(f"[t2quant] {len(written)} report(s) rebuilt in {out}", flush=True)
+    return written
 
 
-def _run(settings: ParticipantSettings, work_dir: Path) -> list[Path]:
+def _run(
+    settings: ParticipantSettings, work_dir: Path, sessions: dict[str, list],
+    display: StageProgress | None,
+) -> list[Path]:  # fmt: skip
     from t2quant.pipeline.failures import failures_since, raise_failures
     from t2quant.pipeline.plugins import guarded_callback, make_plugin
 
-    workflow = build_workflow(settings)
+    workflow = build_workflow(settings, sessions)
     workflow.base_dir = str(work_dir)
     if settings.plugin in BATCH_PLUGINS:  # one squeue/qstat round per second, not per 10 ms
         workflow.config["execution"] = {"poll_sleep_duration": "1.0"}
     write_dataset_description(settings.output_dir, settings.bids_dir)
-    expected = expected_features(settings)
-    labels = bids.participant_labels(settings.bids_dir, settings.participant_labels)
-    progress = Progress(len(expected), len(labels))
-    print(f"[t2quant] participant level: {len(expected)} sessions, plugin {settings.plugin}, "
-          f"work dir {work_dir}", flush=True)  # fmt: skip
+    write_methods(settings)
+    expected = expected_features(settings, sessions)
+    labels = list(sessions)
+    say = display.line if display is not None else _print
+    say(f"participant level: {len(expected)} sessions of {len(labels)} participants, plugin "
+        f"{settings.plugin}, work dir {work_dir}")  # fmt: skip
     callback_errors: list = []
-    args = plugin_arguments(settings, guarded_callback(progress, callback_errors))
+    progress = NodeProgress(display, len(expected), len(labels)) if display else None
+    callback = guarded_callback(progress or (lambda node, status: None), callback_errors)
+    args = plugin_arguments(settings, callback)
     start = time.time()
     try:
         workflow.run(plugin=make_plugin(settings.plugin, args), plugin_args=args)
         if settings.plugin == "SLURMGraph":
-            _wait_for_slurm_graph(work_dir, expected, progress)
+            _wait_for_slurm_graph(work_dir, expected, display)
     except Exception:
         failures = failures_since(crash_dir(work_dir), start)
         if not failures or callback_errors:
             raise  # not a node's failure: a bug, keep the traceback
         _reports_with_failures(settings, failures)
         raise_failures(failures, verbose=settings.verbose)
+    out = Path(settings.output_dir).resolve()
     shown = ", ".join(bids.report_name(label) for label in labels[:3])
     more = f" and {len(labels) - 3} more" if len(labels) > 3 else ""
-    print(f"[t2quant] reports: {shown}{more} in {Path(settings.output_dir).resolve()}",
-          flush=True)  # fmt: skip
+    say(f"reports: {shown}{more} in {out}; methods text in {out / 'logs' / 'CITATION.md'}")
     return expected
+
+
+def _print(text: str) -> None:
+    print(f"[t2quant] {text}", flush=True)
+
+
+def write_methods(settings: ParticipantSettings) -> dict[str, Path]:
+    """``OUT/logs/CITATION.*`` for what this run does (t2quant.reports.citation)."""
+    from t2quant.relaxometry.fit import DEFAULT_T1_MS
+    from t2quant.reports.citation import write_citation
+
+    participant = {
+        "t2_method": settings.t2_method,
+        "t1_ms": DEFAULT_T1_MS,
+        "segmentation": "t2quant classical segmenter (canal-guided column profile, "
+        "sacrum-anchored naming)",
+        "discs_from": str(settings.discs_from) if settings.discs_from else None,
+        "discs_scheme": settings.discs_scheme,
+        "thresholds": str(settings.thresholds) if settings.thresholds else None,
+    }
+    return write_citation(Path(settings.output_dir) / "logs", {"participant": participant})
 
 
 def _reports_with_failures(settings: ParticipantSettings, failures: list) -> None:
@@ -217,18 +304,23 @@ def _reports_with_failures(settings: ParticipantSettings, failures: list) -> Non
         write_participant_report(out / bids.report_name(label), label, files, lines)
 
 
-def _wait_for_slurm_graph(work_dir: Path, expected: list[Path], progress: Progress) -> None:
+def _wait_for_slurm_graph(
+    work_dir: Path, expected: list[Path], display: StageProgress | None
+) -> None:
     from t2quant.pipeline.slurm import wait_for_graph
 
     def finished(path: Path) -> None:
-        progress.session_finished("/".join(path.parts[-4:-2]), count_work=True)
+        if display is not None:  # a session's feature table means its fit, segmentation too
+            for key in ("fit", "segment", "features"):
+                display.advance(key)
 
-    print("[t2quant] SLURMGraph: every job submitted; waiting for the queue", flush=True)
+    say = display.line if display is not None else _print
+    say("SLURMGraph: every job submitted; waiting for the queue")
     wait_for_graph(
         work_dir / "t2quant_wf" / "batch" / "submit_jobs.sh", expected,
         user=os.environ["LOGNAME"], crash_dir=crash_dir(work_dir), on_finished=finished,
     )  # fmt: skip
-    print(f"[t2quant] SLURMGraph: all {len(expected)} sessions done", flush=True)
+    say(f"SLURMGraph: all {len(expected)} sessions done")
 
 
 def print_failures(error: RunFailed, stream=None) -> None:

@@ -1,64 +1,143 @@
-"""Concise progress of the participant level: a line per finished T2 map and per session.
+"""One progress display for a run: a bar per stage, with counts and an ETA.
 
-The ETA weighs the stages by their share of a session's run time (the T2 fit dominates), so
-it is useful even though the parallel plugins tend to fit every session before they segment
-any.
+On a terminal the stages are a live ``rich`` display (one bar each, redrawn in place). When the
+output is not a terminal (CI, Slurm logs, a pipe) the same progress is plain lines, at most one
+per stage each tenth of the way (and when it completes), so a log stays short.
+
+:class:`NodeProgress` is the Nipype ``status_callback`` that advances the participant level's
+stages (T2 fits, segmentation, features, reports) as their nodes finish.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
+from typing import TextIO
 
-__all__ = ["STAGE_WEIGHTS", "Progress"]
+__all__ = ["NODE_STAGES", "NodeProgress", "StageProgress", "clock"]
 
-# share of a session's run time per node, from the node run times of the 40-participant demo
-# (fit 2.3 s, segmentation 0.8 s, features 0.23 s, report 1.5 s per 3 sessions)
-STAGE_WEIGHTS = {"fit_t2": 0.6, "seg_image": 0.01, "segment": 0.2, "features": 0.06,
-                 "ds_session": 0.01, "report": 0.12}  # fmt: skip
-
-
-class Progress:
-    """A Nipype ``status_callback`` printing progress lines (see the module docstring)."""
-
-    def __init__(self, total: int, participants: int = 1, stream=None) -> None:
-        self.total, self.stream, self.start = total, stream or sys.stdout, time.monotonic()
-        self.fits = self.sessions = 0
-        self.work = 0.0
-        # a report covers all of a participant's sessions
-        self.report_weight = STAGE_WEIGHTS["report"] * total / max(participants, 1)
-
-    def __call__(self, node, status: str) -> None:
-        """Nipype ``status_callback``."""
-        if status != "end" or node.name not in STAGE_WEIGHTS:
-            return
-        self.work += self.report_weight if node.name == "report" else STAGE_WEIGHTS[node.name]
-        if node.name == "fit_t2":
-            self.fits += 1
-            self.line(f"T2 maps {self.fits}/{self.total}")
-        elif node.name == "ds_session":
-            self.session_finished(_where(node.fullname))
-
-    def session_finished(self, where: str, *, count_work: bool = False) -> None:
-        self.sessions += 1
-        if count_work:
-            self.work = float(self.sessions)
-        self.line(f"sessions {self.sessions}/{self.total} ({where})")
-
-    def line(self, what: str) -> None:
-        elapsed = time.monotonic() - self.start
-        left = max(self.total - self.work, 0.0)
-        eta = _clock(elapsed / self.work * left) if self.work > 0 else "?"
-        print(f"[t2quant] {what}, elapsed {_clock(elapsed)}, ETA {eta}", file=self.stream,
-              flush=True)  # fmt: skip
+#: Participant-level node name -> (stage key, label).
+NODE_STAGES = {
+    "fit_t2": ("fit", "T2 fits"),
+    "segment": ("segment", "segmentation"),
+    "features": ("features", "features and grades"),
+    "report": ("report", "participant reports"),
+}
 
 
-def _where(fullname: str) -> str:
-    """``t2quant_wf.sub_01_wf.ses_wk06_wf.ds_session`` -> ``sub-01/ses-wk06``."""
-    parts = fullname.split(".")[-3:-1]
-    return "/".join(p.removesuffix("_wf").replace("_", "-", 1) for p in parts)
-
-
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``75.2`` -> ``1m15s``."""
     minutes, sec = divmod(round(seconds), 60)
     return f"{minutes}m{sec:02d}s"
+
+
+@dataclass
+class _Stage:
+    label: str
+    total: int
+    done: int = 0
+    started: float | None = None
+    last_tenth: int = 0
+    task: object = None
+
+    def eta(self, now: float) -> str:
+        if not self.done or self.started is None:
+            return "?"
+        rate = (now - self.started) / self.done
+        return clock(rate * (self.total - self.done))
+
+
+@dataclass
+class StageProgress:
+    """Stages of a run, shown live (``rich``) or as plain lines; use as a context manager."""
+
+    stream: TextIO | None = None
+    live: bool | None = None
+    stages: dict[str, _Stage] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stream = self.stream or sys.stdout
+        if self.live is None:
+            self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._rich = None
+        self._start = time.monotonic()
+
+    def __enter__(self) -> StageProgress:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,  # fmt: skip
+                TimeRemainingColumn,
+            )
+
+            self._rich = Progress(
+                TextColumn("[bold]{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(file=self.stream), transient=False,
+            )  # fmt: skip
+            self._rich.start()
+            for stage in self.stages.values():
+                stage.task = self._rich.add_task(stage.label, total=stage.total)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+
+    def add(self, key: str, label: str, total: int) -> None:
+        """A stage of ``total`` steps (shown from now on)."""
+        stage = _Stage(label, max(int(total), 0))
+        if self._rich is not None:
+            stage.task = self._rich.add_task(label, total=stage.total)
+        self.stages[key] = stage
+
+    def advance(self, key: str, n: int = 1) -> None:
+        """``n`` more steps of stage ``key`` are done."""
+        stage = self.stages[key]
+        now = time.monotonic()
+        if stage.started is None:
+            stage.started = self._start
+        stage.done = min(stage.done + n, stage.total)
+        if self._rich is not None:
+            self._rich.update(stage.task, completed=stage.done)
+            return
+        tenth = stage.done * 10 // max(stage.total, 1)
+        if tenth > stage.last_tenth or stage.done == stage.total:
+            stage.last_tenth = tenth
+            self.line(
+                f"{stage.label} {stage.done}/{stage.total} "
+                f"({100 * stage.done // max(stage.total, 1)}%), elapsed "
+                f"{clock(now - self._start)}, ETA {stage.eta(now)}"
+            )
+
+    def line(self, text: str) -> None:
+        """A plain message (above the live bars on a terminal)."""
+        if self._rich is not None:
+            self._rich.console.print(f"[t2quant] {text}", markup=False, highlight=False)
+        else:
+            print(f"[t2quant] {text}", file=self.stream, flush=True)
+
+
+@dataclass
+class NodeProgress:
+    """The Nipype ``status_callback`` of the participant level: advances a stage each time
+    one of its nodes finishes."""
+
+    display: StageProgress
+    sessions: int
+    participants: int
+
+    def __post_init__(self) -> None:
+        for node, (key, label) in NODE_STAGES.items():
+            total = self.participants if node == "report" else self.sessions
+            self.display.add(key, label, total)
+
+    def __call__(self, node, status: str) -> None:
+        if status == "end" and node.name in NODE_STAGES:
+            self.display.advance(NODE_STAGES[node.name][0])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from nipype.interfaces.utility import IdentityInterface, Merge
 from nipype.pipeline import engine as pe
 
@@ -45,8 +46,29 @@ MAP_OUTPUTS = ("t2_ms", "t2_s", "s0", "b1", "r2", "failure")
 SEGMENTATION_OUTPUTS = ("dseg", "lookup", "discs", "discs_json", "qc")
 
 
+#: Resident memory of a node's process (GB): a fixed cost (Python, NumPy, Nipype) plus a
+#: multiple of the session's echo data as float32. From the peak memory of one
+#: 256 x 256 x 16 x 10-echo session (bench/bench_session.py: 776 MiB with the EPG fit).
+MEMORY_MODEL = {"fit_t2": (0.3, 12.0), "segment": (0.3, 3.0), "features": (0.3, 2.0),
+                "report": (0.4, 3.0)}  # fmt: skip
+
+
+def estimate_memory_gb(session: bids.SessionInputs) -> dict[str, float]:
+    """Each node's estimated memory for ``session`` (GB), for MultiProc's ``--mem`` budget."""
+    import nibabel as nib
+
+    try:
+        shape = nib.load(str(session.echoes[0])).shape
+        voxels = int(np.prod(shape[:3]))
+    except Exception:  # an unreadable echo fails in the fit, which reports it
+        voxels = 0
+    data_gb = voxels * len(session.echoes) * 4 / 1e9
+    return {node: round(base + factor * data_gb, 2) for node, (base, factor) in
+            MEMORY_MODEL.items()}  # fmt: skip
+
+
 def init_t2map_wf(
-    *, method: str = "epg", omp_nthreads: int = 1, name: str = "t2map_wf"
+    *, method: str = "epg", omp_nthreads: int = 1, mem_gb: float = 1.0, name: str = "t2map_wf"
 ) -> pe.Workflow:
     """Fit the T2 maps of one session with ``omp_nthreads`` threads (the node reserves that
     many processors).
@@ -72,7 +94,7 @@ def init_t2map_wf(
                         name="inputnode")  # fmt: skip
     outputnode = pe.Node(IdentityInterface(fields=[*MAP_OUTPUTS, "maps"]), name="outputnode")
     fit_t2 = pe.Node(FitT2(method=method, num_threads=omp_nthreads), name="fit_t2",
-                     n_procs=omp_nthreads)  # fmt: skip
+                     n_procs=omp_nthreads, mem_gb=mem_gb)  # fmt: skip
     workflow.connect([
         (inputnode, fit_t2, [("echoes", "echoes"), ("sidecars", "sidecars"), ("stem", "stem")]),
         (fit_t2, outputnode, [(k, k) for k in (*MAP_OUTPUTS, "maps")]),
@@ -81,7 +103,11 @@ def init_t2map_wf(
 
 
 def init_discs_wf(
-    *, discs_from: Path | None = None, scheme: str = "project", name: str = "discs_wf"
+    *,
+    discs_from: Path | None = None,
+    scheme: str = "project",
+    mem_gb: float = 0.5,
+    name: str = "discs_wf",
 ) -> pe.Workflow:
     """Segment and name the discs on the MESE grid, or import ``discs_from`` (a mask file in
     the ``scheme`` labels).
@@ -109,8 +135,8 @@ def init_discs_wf(
     inputnode = pe.Node(IdentityInterface(fields=fields), name="inputnode")
     outputnode = pe.Node(IdentityInterface(fields=["image", *SEGMENTATION_OUTPUTS]),
                          name="outputnode")  # fmt: skip
-    seg_image = pe.Node(SegmentationImage(), name="seg_image")
-    segment = pe.Node(SegmentDiscs(scheme=scheme), name="segment")
+    seg_image = pe.Node(SegmentationImage(), name="seg_image", mem_gb=mem_gb)
+    segment = pe.Node(SegmentDiscs(scheme=scheme), name="segment", mem_gb=mem_gb)
     if discs_from is not None:
         segment.inputs.discs_from = str(discs_from)
     workflow.connect([
@@ -124,7 +150,7 @@ def init_discs_wf(
 
 
 def init_disc_features_wf(
-    *, thresholds: Path | None = None, name: str = "disc_features_wf"
+    *, thresholds: Path | None = None, mem_gb: float = 0.5, name: str = "disc_features_wf"
 ) -> pe.Workflow:
     """Disc features and suggested Pfirrmann grades.
 
@@ -150,7 +176,7 @@ def init_disc_features_wf(
     fields = ["image", "dseg", "discs", "discs_json", "t2_ms", "stem"]
     inputnode = pe.Node(IdentityInterface(fields=fields), name="inputnode")
     outputnode = pe.Node(IdentityInterface(fields=["features", "dictionary"]), name="outputnode")
-    features = pe.Node(DiscFeatures(), name="features")
+    features = pe.Node(DiscFeatures(), name="features", mem_gb=mem_gb)
     if thresholds is not None:
         features.inputs.thresholds = str(thresholds)
     workflow.connect([
@@ -195,9 +221,10 @@ def init_session_wf(
         inputnode.inputs.t2w = str(session.t2w)
     inputnode.inputs.stem = session.stem
     outputnode = pe.Node(IdentityInterface(fields=["features", "out_files"]), name="outputnode")
-    t2map_wf = init_t2map_wf(method=method, omp_nthreads=omp_nthreads)
-    discs_wf = init_discs_wf(discs_from=discs_from, scheme=scheme)
-    disc_features_wf = init_disc_features_wf(thresholds=thresholds)
+    mem = estimate_memory_gb(session)
+    t2map_wf = init_t2map_wf(method=method, omp_nthreads=omp_nthreads, mem_gb=mem["fit_t2"])
+    discs_wf = init_discs_wf(discs_from=discs_from, scheme=scheme, mem_gb=mem["segment"])
+    disc_features_wf = init_disc_features_wf(thresholds=thresholds, mem_gb=mem["features"])
     collect = pe.Node(Merge(8, ravel_inputs=True), name="collect", run_without_submitting=True)
     ds_session = pe.Node(
         DerivativesSink(base_directory=str(Path(output_dir).resolve()),
@@ -241,10 +268,12 @@ def init_participant_wf(
     scheme: str = "project",
     thresholds: Path | None = None,
     omp_nthreads: int = 1,
+    filters: dict | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
     """Every session (or the ``sessions`` given, labels without ``ses-``) of one participant,
-    then the participant's HTML report ``output_dir/sub-X.html``.
+    then the participant's HTML report ``output_dir/sub-X.html``. ``filters``: a
+    ``--bids-filter-file`` (:func:`t2quant.io.bids.read_filters`).
 
     ``discs_from``: a folder searched for each session's ``sub-X_ses-Y*_dseg.nii*``
     (:func:`t2quant.io.bids.find_mask`).
@@ -257,12 +286,13 @@ def init_participant_wf(
         Every session derivative written.
     """
     label = participant.removeprefix("sub-")
-    collected = bids.collect_data(bids_dir, label, tuple(sessions or ()))
+    collected = bids.collect_data(bids_dir, label, tuple(sessions or ()), filters)
     workflow = pe.Workflow(name=name or f"sub_{label}_wf")
     outputnode = pe.Node(IdentityInterface(fields=["report", "out_files"]), name="outputnode")
     gather = pe.Node(Merge(len(collected), ravel_inputs=True), name="gather",
                      run_without_submitting=True)  # fmt: skip
-    report = pe.Node(ParticipantReport(participant=label), name="report")
+    report_gb = max((estimate_memory_gb(s)["report"] for s in collected), default=0.4)
+    report = pe.Node(ParticipantReport(participant=label), name="report", mem_gb=report_gb)
     ds_report = pe.Node(
         DerivativesSink(base_directory=str(Path(output_dir).resolve()), participant=label),
         name="ds_report", run_without_submitting=True,

@@ -124,7 +124,7 @@ def fit_to_files(
     use_mask: bool = True,
     b1_map: str | os.PathLike | None = None,
     noise_sigma: float | str | None = None,
-    n_threads: int = 1,
+    n_threads: int | None = None,
     **fit_options,
 ) -> tuple[T2Fit, dict[str, Path]]:
     """Fit ``me`` and write the maps; the default mask is Otsu on the log first echo."""

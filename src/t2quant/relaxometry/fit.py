@@ -7,6 +7,7 @@ numerical work happens in NumPy/BLAS calls that release the GIL.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +69,7 @@ def fit_t2(
     b1_min: float = 0.5,
     floor_factor: float = 2.0,
     chunk_size: int | None = None,
-    n_threads: int = 1,
+    n_threads: int | None = None,
 ) -> T2Fit:
     """Fit a T2 map to multi-echo magnitude data.
 
@@ -112,8 +113,9 @@ def fit_t2(
     chunk_size : int, optional
         Voxels per chunk (default 32768 for ``loglinear``, 16384 for the iterative methods,
         whose per-voxel work arrays are larger).
-    n_threads : int
-        Threads working on chunks (each limits BLAS to one thread meanwhile).
+    n_threads : int, optional
+        Threads working on chunks (each limits BLAS to one thread meanwhile); default: the
+        processors this process may run on.
 
     Returns
     -------
@@ -155,6 +157,8 @@ def fit_t2(
             per_thread.scratch = Scratch()
         _store(out, rows, _fit_chunk(flat[rows], chunk, ctx, per_thread.scratch))
 
+    if n_threads is None:
+        n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if n_threads > 1 and len(chunks) > 1:
         # One BLAS thread per worker: BLAS's own threads would compete with the workers.
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:

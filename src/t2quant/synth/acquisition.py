@@ -13,8 +13,8 @@ from scipy.ndimage import gaussian_filter
 
 from t2quant.errors import InputError
 from t2quant.relaxometry.epg import epg_mese_signal
-from t2quant.synth.phantom import SpinePhantom, smooth_field
-from t2quant.synth.protocol import Grid, Protocol
+from t2quant.synth.phantom import SpinePhantom, smooth_field_on_grid
+from t2quant.synth.protocol import Protocol
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
@@ -50,9 +50,9 @@ def smooth_b1_field(
     lo, hi = b1_range
     if not 0 < lo <= hi:
         raise InputError(f"b1_range must satisfy 0 < low <= high, got {b1_range}")
-    f = smooth_field(
-        Grid(tuple(shape), affine).world_coordinates(), seed, wavelength_mm=(150, 400), n_modes=6
-    )
+    lin, origin = np.asarray(affine, float)[:3, :3], np.asarray(affine, float)[:3, 3]
+    f = smooth_field_on_grid(origin, lin.T, tuple(shape), seed, wavelength_mm=(150, 400),
+                             n_modes=6).reshape(tuple(shape))  # fmt: skip
     span = f.max() - f.min()
     unit = (f - f.min()) / span if span > 0 else np.ones_like(f)
     return (lo + (hi - lo) * unit).astype(np.float32)

@@ -10,6 +10,7 @@ cortex and endplates, and finally the discs with nucleus and annulus.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -68,6 +69,16 @@ class SpinePhantom:
         return out
 
 
+def _plane_waves(seed: int, wavelength_mm: tuple[float, float], n_modes: int):
+    """Wave vectors (n_modes, 3) in rad/mm and phases of :func:`smooth_field`'s modes."""
+    rng = np.random.default_rng(seed)
+    direction = rng.normal(size=(n_modes, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    k = 2 * np.pi / rng.uniform(*wavelength_mm, size=n_modes)
+    phase = rng.uniform(0, 2 * np.pi, size=n_modes)
+    return direction * k[:, None], phase
+
+
 def smooth_field(
     points: np.ndarray,
     seed: int,
@@ -80,25 +91,67 @@ def smooth_field(
     A sum of random plane waves, so it is continuous in space, independent of the grid it
     is sampled on, and reproducible for a seed.
     """
-    rng = np.random.default_rng(seed)
-    direction = rng.normal(size=(n_modes, 3))
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    k = 2 * np.pi / rng.uniform(*wavelength_mm, size=n_modes)
-    phase = rng.uniform(0, 2 * np.pi, size=n_modes)
-    arg = points @ (direction * k[:, None]).T + phase
+    waves, phase = _plane_waves(seed, wavelength_mm, n_modes)
+    arg = points @ waves.T + phase
     return np.sqrt(2.0 / n_modes) * np.cos(arg).sum(axis=-1)
+
+
+def smooth_field_on_grid(
+    origin: np.ndarray,
+    steps: np.ndarray,
+    shape: tuple[int, int, int],
+    seed: int,
+    *,
+    wavelength_mm: tuple[float, float] = (8, 40),
+    n_modes: int = 24,
+) -> np.ndarray:
+    """:func:`smooth_field` at the points ``origin + i*steps[0] + j*steps[1] + k*steps[2]``
+    of a grid of ``shape``, flattened in C order (the same field, to rounding).
+
+    Each plane wave factors into one complex exponential per grid axis, so the field is a sum
+    of outer products (a matrix product) instead of a cosine per point and mode.
+    """
+    waves, phase = _plane_waves(seed, wavelength_mm, n_modes)
+    base = np.exp(1j * (phase + waves @ np.asarray(origin, float)))
+    factors = [np.exp(1j * np.outer(np.arange(n), waves @ step)) for n, step in
+               zip(shape, np.asarray(steps, float), strict=True)]  # fmt: skip
+    ij = (factors[0] * base)[:, None, :] * factors[1][None, :, :]  # (X, Y, modes)
+    field = ij.reshape(-1, n_modes) @ factors[2].T  # (X*Y, Z)
+    return np.sqrt(2.0 / n_modes) * field.real.reshape(-1)
+
+
+@dataclass(frozen=True)
+class _YZ:
+    """Every voxel's (y, z) subject coordinates. In a sagittal slab posed by a pitch about
+    the left-right axis they are the same in every slice, so what depends on them alone is
+    computed on one slice (``plane``) and repeated ``repeat`` times: the same numbers, a
+    fraction of the work."""
+
+    plane: np.ndarray
+    repeat: int
+
+    @classmethod
+    def of(cls, yz: np.ndarray, shape: tuple[int, int, int]) -> _YZ:
+        grid = yz.reshape(*shape, 2)
+        if shape[2] > 1 and bool((grid == grid[:, :, :1]).all()):
+            return cls(np.ascontiguousarray(grid[:, :, 0].reshape(-1, 2)), shape[2])
+        return cls(yz, 1)
+
+    def expand(self, values: np.ndarray) -> np.ndarray:
+        """Per-plane values to per-voxel values."""
+        return values if self.repeat == 1 else np.repeat(values, self.repeat)
 
 
 def _superellipse(v: np.ndarray, x: np.ndarray, a: float, b: float, p: float = 2.5) -> np.ndarray:
     return (np.abs(v / a) ** p + np.abs(x / b) ** p) ** (1.0 / p)
 
 
-def _frame(pts_yz: np.ndarray, centre: np.ndarray, theta: float) -> tuple[np.ndarray, np.ndarray]:
+def _frame(yz: _YZ, centre: np.ndarray, theta: float) -> tuple[np.ndarray, np.ndarray]:
     """(u, v): coordinates along the column axis (superior) and anterior, about ``centre``."""
-    d = pts_yz - centre
+    d = yz.plane - centre
     u = d[..., 0] * np.sin(theta) + d[..., 1] * np.cos(theta)
     v = d[..., 0] * np.cos(theta) - d[..., 1] * np.sin(theta)
-    return u, v
+    return yz.expand(u), yz.expand(v)
 
 
 class _Canvas:
@@ -255,7 +308,7 @@ def rasterise(anatomy: SpineAnatomy, grid: Grid) -> _Canvas:
     """Sample ``anatomy`` at the voxel centres of ``grid``; returns flat arrays."""
     world = grid.world_coordinates().reshape(-1, 3)
     subj = anatomy.to_subject(world)
-    x, yz = subj[:, 0], subj[:, 1:]
+    x, yz = subj[:, 0], _YZ.of(subj[:, 1:], grid.shape)
     curve, arclength = column_curve(anatomy)
     s, v = _curve_coordinates(yz, curve, arclength)
     s_of = _vertebra_arclength(anatomy, curve, arclength)
@@ -272,22 +325,30 @@ def rasterise(anatomy: SpineAnatomy, grid: Grid) -> _Canvas:
         _paint_posterior_elements(c, yz, x, vert, anatomy)
     for vert in anatomy.vertebrae:
         _paint_body(c, yz, x, vert)
-    _apply_texture(c, subj, anatomy.texture_seed)
-    disc_texture = smooth_field(subj, anatomy.texture_seed + 7, wavelength_mm=(4, 16))
+    field = partial(smooth_field_on_grid, subj[0], _subject_steps(anatomy, grid), grid.shape)
+    _apply_texture(c, field, anatomy.texture_seed)
+    disc_texture = field(anatomy.texture_seed + 7, wavelength_mm=(4, 16))
     for disc in anatomy.discs:
         _paint_disc(c, yz, x, disc, disc_texture, anatomy.nucleus_offset)
     return c
 
 
-def _curve_coordinates(yz: np.ndarray, curve: np.ndarray, arclength: np.ndarray):
+def _subject_steps(anatomy: SpineAnatomy, grid: Grid) -> np.ndarray:
+    """Subject-space displacement (mm) of one step along each array axis of ``grid``."""
+    corners = np.vstack([np.zeros(3), np.eye(3)]) @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+    subj = anatomy.to_subject(corners)
+    return subj[1:] - subj[0]
+
+
+def _curve_coordinates(yz: _YZ, curve: np.ndarray, arclength: np.ndarray):
     """Arc length ``s`` and signed anterior distance ``v`` (mm) of points relative to a curve."""
     tangent = np.gradient(curve, axis=0)
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-    _, nearest = cKDTree(curve).query(yz)
-    rel = yz - curve[nearest]
+    _, nearest = cKDTree(curve).query(yz.plane)
+    rel = yz.plane - curve[nearest]
     s = arclength[nearest] + np.einsum("ij,ij->i", rel, tangent[nearest])
     v = rel[:, 0] * tangent[nearest, 1] - rel[:, 1] * tangent[nearest, 0]
-    return s, v
+    return yz.expand(s), yz.expand(v)
 
 
 def trunk_curve(anatomy: SpineAnatomy, step_mm: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
@@ -320,9 +381,10 @@ def _depth_profile(anatomy: SpineAnatomy, s_of: dict[str, float]) -> tuple[np.nd
     return s[order], d[order]
 
 
-def _apply_texture(c: _Canvas, subj: np.ndarray, seed: int) -> None:
-    field_t2 = smooth_field(subj, seed)
-    field_pd = smooth_field(subj, seed + 1)
+def _apply_texture(c: _Canvas, field, seed: int) -> None:
+    """Multiply each textured tissue's T2 and PD by smooth fields (``field(seed)``)."""
+    field_t2 = field(seed)
+    field_pd = field(seed + 1)
     for tissue, props in TISSUES.items():
         if props.texture_sd == 0:
             continue

@@ -20,6 +20,7 @@ resumes where it stopped.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,9 +67,14 @@ class StudySettings:
 
 
 def write_synthetic_study(
-    out: str | Path, settings: StudySettings = StudySettings(), *, jobs: int = 1
+    out: str | Path,
+    settings: StudySettings = StudySettings(),
+    *,
+    jobs: int = 1,
+    on_participant: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Simulate and write a whole study; returns the ground-truth disc table.
+    ``on_participant`` is called with each participant's id once it is written.
 
     Raises
     ------
@@ -85,11 +91,18 @@ def write_synthetic_study(
         (out, participants.iloc[i].to_dict(), truth.iloc[i].to_dict(), i, settings)
         for i in range(len(participants))
     ]
+    done = on_participant or (lambda pid: None)
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            frames = list(pool.map(_write_participant_one_thread, *zip(*tasks, strict=True)))
+            futures = [pool.submit(_write_participant_one_thread, *t) for t in tasks]
+            for future, task in zip(futures, tasks, strict=True):
+                future.add_done_callback(lambda _, pid=task[1]["participant_id"]: done(pid))
+            frames = [f.result() for f in futures]
     else:
-        frames = [_write_participant(*t) for t in tasks]
+        frames = []
+        for task in tasks:
+            frames.append(_write_participant(*task))
+            done(task[1]["participant_id"])
     discs = pd.concat(frames, ignore_index=True)
     write_tsv(discs, truth_dir / "discs.tsv")
     return discs
