@@ -23,46 +23,12 @@ import pandas as pd
 import pytest
 
 from lmm_cases import CASES, CONTRASTS, build_case, contrast_matrix, design_matrix, simulate_table
+from rcompare import METHODS, RTOL, check_f, check_t, close
 from t2quant.group.stats import inference as inf
 from t2quant.group.stats.lmm import fit_lmm
 from t2quant.validation.rcheck import R_GROUPS, RModel, r_available, run_r, run_r_anova
 
 pytestmark = pytest.mark.slow
-
-RTOL = 1e-4
-METHODS = {"satterthwaite": "sat", "kenward-roger": "kr"}
-T_COLUMNS = {"estimate": "Estimate", "se": "Std. Error", "df": "df", "t": "t value",
-             "ci_low": "lower", "ci_high": "upper", "p_value": "Pr(>|t|)"}  # fmt: skip
-F_COLUMNS = {"den_df": "DenDF", "f_value": "F value", "p_value": "Pr(>F)"}
-
-
-def close(ours, theirs, what: str, rtol: float = RTOL, atol: float = 0.0) -> None:
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
-
-
-def close_p(ours: float, theirs: float, what: str) -> None:
-    """p-values: relative 1e-4; below 1e-6 on the log scale, where p is ill-conditioned
-    (at t = 33, df = 13 a 1e-5 relative change of df, numDeriv's accuracy inside lmerTest,
-    moves p by 2e-4 relative)."""
-    if theirs > 1e-6:
-        close(ours, theirs, what)
-    else:
-        close(np.log(ours), np.log(theirs), what + " (log scale)")
-
-
-def check_t(res: inf.TTest, r: dict[str, float], prefix: str, what: str) -> None:
-    """Every column of a t test against lmerTest's ``contest1D`` keys ``prefix<column>``."""
-    for attr, col in T_COLUMNS.items():
-        check = close_p if attr == "p_value" else close
-        check(getattr(res, attr), r[prefix + col], f"{what} {col}")
-
-
-def check_f(res: inf.FTest, r: dict[str, float], prefix: str, what: str) -> None:
-    """An F test against lmerTest's ``contestMD``/``anova()`` keys ``prefix<column>``."""
-    assert res.num_df == r[prefix + "NumDF"], f"{what} NumDF"
-    for attr, col in F_COLUMNS.items():
-        check = close_p if attr == "p_value" else close
-        check(getattr(res, attr), r[prefix + col], f"{what} {col}")
 
 
 def _rank_deficient():

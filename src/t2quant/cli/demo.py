@@ -38,7 +38,7 @@ def run_demo(
         bids_dir=bids, output_dir=derivatives, work_dir=out / "work", plugin="MultiProc",
         nprocs=jobs, verbose=verbose,
     ))  # fmt: skip
-    paths = run_group(GroupSettings(bids_dir=bids, output_dir=derivatives, nprocs=jobs))
+    paths = run_group(GroupSettings(bids_dir=bids, output_dir=derivatives))
     for line in summary_lines(json.loads(paths["groundtruth_check"].read_text())):
         print(f"[demo] {line}")
     print(f"[demo] done in {time.perf_counter() - start:.0f} s; open {paths['report']} and "

@@ -18,7 +18,6 @@ class GroupSettings:
     output_dir: Path
     config: Path | None = None
     manual_grades: Path | None = None
-    nprocs: int = 1
 
 
 def run_group(settings: GroupSettings) -> dict[str, Path]:
@@ -33,8 +32,7 @@ def run_group(settings: GroupSettings) -> dict[str, Path]:
     group = out / "group"
     manual = read_manual_grades(settings.manual_grades)[0] if settings.manual_grades else None
     table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
-    _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config,
-                                    jobs=settings.nprocs)  # fmt: skip
+    _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config)
     paths |= stats_paths
     agreement = _agreement(settings, group)
     if agreement:

@@ -34,9 +34,15 @@ from scipy import stats
 from t2quant.group.stats.derivatives import information_reml, variance_derivatives
 from t2quant.group.stats.lmm import LmmFit
 
-__all__ = ["METHODS", "FTest", "TTest", "coef_table", "f_test", "t_test"]
+__all__ = ["LABELS", "METHODS", "FTest", "TTest", "coef_table", "f_test", "t_test"]
 
 METHODS: tuple[str, ...] = ("satterthwaite", "kenward-roger", "wald")
+LABELS: dict[str, str] = {
+    "satterthwaite": "Satterthwaite t (lmerTest's df)",
+    "kenward-roger": "Kenward-Roger t (pbkrtest's adjusted SE and df)",
+    "wald": "Wald z",
+}
+"""How each method is named in the reports."""
 EIGEN_TOL = 1e-8
 """lmerTest's tolerance on the eigenvalues of the deviance's Hessian."""
 CONTRAST_EPS = math.sqrt(np.finfo(float).eps)
