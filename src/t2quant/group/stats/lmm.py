@@ -41,6 +41,9 @@ SINGULAR_TOL = 1e-4
 """lme4's ``isSingular`` tolerance on ``theta``."""
 GRADIENT_TOL = 2e-3
 """lme4's ``check.conv.grad`` tolerance on the scaled gradient of the deviance."""
+NOISE = 1e-12
+"""Relative rounding noise allowed in the deviance when a Newton step is judged (measured:
+~3e-13 at 100,000 rows)."""
 
 Array = NDArray[np.float64]
 
@@ -355,9 +358,14 @@ def _hessian(fun: _Objective, th: Array, idx: NDArray[np.intp]) -> Array:
     return 0.5 * (h + h.T)
 
 
-def _newton(fun: _Objective, th: Array, steps: int = 6) -> tuple[Array, float]:
+def _newton(fun: _Objective, th: Array, steps: int = 8) -> tuple[Array, float]:
     """Projected Newton steps on the free ``theta`` (positive, or at 0 with a negative
-    gradient); returns ``theta`` and lme4's scaled gradient ``max|chol(H)^-1 g|``."""
+    gradient); returns ``theta`` and lme4's scaled gradient ``max|chol(H)^-1 g|``.
+
+    The steps follow the analytic gradient, which stays smooth where the deviance's value
+    does not: at 100,000 rows the deviance (~6e5) carries rounding noise of ~2e-7, as large
+    as the whole decrease left along the flat level-variance direction. A step is therefore
+    kept unless the deviance rises by more than :data:`NOISE` of its size."""
     scaled = np.inf
     for _ in range(steps):
         f0, g0 = fun(th)
@@ -374,7 +382,7 @@ def _newton(fun: _Objective, th: Array, steps: int = 6) -> tuple[Array, float]:
             return th, scaled
         cand = th.copy()
         cand[idx] = np.clip(th[idx] - linalg.cho_solve((chol, True), g0[idx]), 0.0, None)
-        if fun(cand)[0] > f0:
+        if fun(cand)[0] > f0 + NOISE * abs(f0):
             return th, scaled
         th = cand
     return th, scaled
