@@ -275,3 +275,27 @@ def test_a_moderator_that_cannot_be_cut_is_a_row_saying_why():
     rows = r.moderators[r.moderators["moderator"] == "running_volume_quartile"]
     assert len(rows) == 2 and rows["estimate_ms"].isna().all()
     assert rows["warning"].str.contains("at least 4 participants").all()
+
+
+def test_a_subgroup_without_week_12_runners_keeps_its_rows_with_the_reason():
+    table, _ = study(16, seed=5)
+    female_runners = (table["sex"] == "F") & (table["group"] == "run")
+    table.loc[female_runners & (table["timepoint_weeks"] == 12), "t2_mean_ms"] = np.nan
+    r = run_moderators(table, load_config(moderators=["sex"]))
+    rows = r.moderators[r.moderators["subgroup"] == "F"].set_index("timepoint_weeks")
+    assert np.isfinite(rows.loc[6, "estimate_ms"]) and np.isnan(rows.loc[12, "estimate_ms"])
+    assert "rank deficient so dropping 1 column" in rows.loc[12, "warning"]
+
+
+def test_a_model_lme4_would_refuse_is_rows_with_lme4s_reason():
+    """Baseline adjustment with one follow-up leaves one row per disc: the disc variance
+    cannot be told from the residual, and lme4 stops; so does the stage, in rows."""
+    table, _ = study(8, seed=2)
+    table = table[table["timepoint_weeks"] != 6]
+    config = load_config(moderators=["sex"])
+    model = replace(config.model, baseline_adjustment=True, min_participants_per_arm=2)
+    r = run_moderators(table, replace(config, model=model))
+    assert len(r.moderators) == 3 and r.moderators["estimate_ms"].isna().all()
+    assert not r.moderators["converged"].any()
+    assert r.moderators["warning"].str.contains("number of levels of each grouping factor").all()
+    assert r.interactions["p_value"].isna().all()

@@ -11,7 +11,8 @@ A configuration is a TOML file (``pipelines/asteroid.toml`` is the trial's)::
     inference = "satterthwaite"     # or "kenward-roger" (REML only) or "wald" (z)
     baseline_adjustment = false     # true: change from baseline ~ ... + baseline outcome
     covariates = []                 # extra fixed effects, e.g. ["bmi", "sex"]
-    fdr = true                      # Benjamini-Hochberg across all subgroup tests
+    fdr = true                      # Benjamini-Hochberg across all subgroup tests, and
+                                    # separately across all interaction tests
     min_participants_per_arm = 3    # smaller subgroups get a row with a warning, no fit
     exclude_failed = true           # leave out rows with qc_status=failed (they are counted)
 
