@@ -2,27 +2,37 @@
 
 Each seed draws a 40-participant trial from the generative model (the disc table straight
 from :func:`t2quant.synth.table.simulate_disc_table`, no images), runs the full ASTEROID
-moderator set (``pipelines/asteroid.toml``), and compares every estimate with the true net
-difference of the same rows (the disc-weighted mean true effect of the subgroup's runners).
-Prints the 95% CI coverage and the bias per moderator, and the time of the full set.
+moderator set (``pipelines/asteroid.toml``) once with Satterthwaite and once with
+Kenward-Roger inference, and compares every estimate with the true net difference of the
+same rows (the disc-weighted mean true effect of the subgroup's runners).
 
-    .venv/bin/python bench/bench_moderators.py [--seeds N] [--jobs J]
+Prints, per moderator and week, the 95% CI coverage of the true effects by the z interval
+(estimate +- 1.96 SE: what ``inference = "wald"`` reports, and what the stage reported
+before issue 20), by the Satterthwaite t interval and by the Kenward-Roger interval, beside
+the bias, RMSE, mean SE and mean df; then the coverage over all estimates of each week, and
+the time of the full set.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_moderators.py [--seeds N]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from t2quant.group.stats import load_config, run_moderators
 from t2quant.synth.table import simulate_disc_table
 from t2quant.validation.groundtruth import true_moderator_effects
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "asteroid.toml"
+METHODS = {"satterthwaite": "t_satt", "kenward-roger": "t_kr"}
+Z95 = float(stats.norm.ppf(0.975))
 
 
 def trial(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -34,45 +44,67 @@ def trial(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return table, truth
 
 
+def _covered(low: pd.Series, high: pd.Series, true: pd.Series) -> pd.Series:
+    return (low <= true) & (true <= high)
+
+
+def one_trial(seed: int, config) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Every estimate of one trial with the truth and its coverage by each interval, and the
+    time of the full set per method (s)."""
+    table, truth = trial(seed)
+    true = true_moderator_effects(table, truth, config)
+    out, seconds = None, {}
+    for method, key in METHODS.items():
+        start = time.perf_counter()
+        res = run_moderators(table, replace(config, model=replace(config.model, inference=method)))
+        seconds[method] = time.perf_counter() - start
+        rows = res.moderators
+        if out is None:
+            keys = zip(rows.moderator, rows.subgroup, rows.timepoint_weeks, strict=True)
+            out = rows.assign(true_ms=[true.get(k, np.nan) for k in keys], seed=seed)
+            est, half = out["estimate_ms"], Z95 * out["se_ms"]
+            out["z"] = _covered(est - half, est + half, out["true_ms"])
+        out[key] = _covered(rows["ci_low_ms"], rows["ci_high_ms"], out["true_ms"])
+        out[f"df_{key}"] = rows["df"]
+    return out, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     config = load_config(CONFIG)
     rows, seconds = [], []
     for seed in range(args.seeds):
-        table, truth = trial(seed)
-        start = time.perf_counter()
-        result = run_moderators(table, config, jobs=args.jobs).moderators
-        seconds.append(time.perf_counter() - start)
-        true = true_moderator_effects(table, truth, config)
-        keys = zip(result.moderator, result.subgroup, result.timepoint_weeks, strict=True)
-        result["true_ms"] = [true.get(k, np.nan) for k in keys]
-        result["seed"] = seed
+        result, took = one_trial(seed, config)
         rows.append(result)
+        seconds.append(took)
     res = pd.concat(rows, ignore_index=True)
-    res = res[res["estimate_ms"].notna() & res["true_ms"].notna()]
-    res["covered"] = (res["ci_low_ms"] <= res["true_ms"]) & (res["true_ms"] <= res["ci_high_ms"])
+    warned = res["warning"].fillna("").ne("").mean()
+    res = res[res["estimate_ms"].notna() & res["true_ms"].notna()].copy()
     res["error"] = res["estimate_ms"] - res["true_ms"]
-    print(
-        f"{args.seeds} simulated trials (40 participants x 3 sessions x 7 levels), full "
-        f"ASTEROID moderator set, crossed random effects, {args.jobs} processes: "
-        f"median {np.median(seconds):.1f} s, max {np.max(seconds):.1f} s per trial"
-    )
+    times = pd.DataFrame(seconds)
+    print(f"{args.seeds} simulated trials (40 participants x 3 sessions x 7 levels), full "
+          "ASTEROID moderator set, crossed random effects, one process: median "
+          + ", ".join(f"{m} {times[m].median():.2f} s (max {times[m].max():.2f} s)"
+                      for m in METHODS) + " per trial")  # fmt: skip
     summary = res.groupby(["moderator", "timepoint_weeks"], sort=False).agg(
-        estimates=("covered", "size"),
-        coverage=("covered", "mean"),
+        estimates=("z", "size"),
+        cover_z=("z", "mean"),
+        cover_t_satt=("t_satt", "mean"),
+        cover_t_kr=("t_kr", "mean"),
         bias_ms=("error", "mean"),
         rmse_ms=("error", lambda e: float(np.sqrt(np.mean(e**2)))),
         mean_se_ms=("se_ms", "mean"),
+        mean_df_satt=("df_t_satt", "mean"),
+        mean_df_kr=("df_t_kr", "mean"),
     )
     print(summary.round(3).to_string())
-    all_rows = res.groupby("timepoint_weeks")["covered"].agg(["size", "mean"])
-    for week, r in all_rows.iterrows():
-        print(f"week {week}: {int(r['size'])} estimates, 95% CI coverage {r['mean']:.3f}")
-    warned = rows and pd.concat(rows)["warning"].fillna("").ne("").mean()
-    print(f"rows with a warning (singular, too small, Hessian): {warned:.3f}")
+    for week, r in res.groupby("timepoint_weeks"):
+        print(f"week {week}: {len(r)} estimates, 95% CI coverage: z {r['z'].mean():.3f}, "
+              f"Satterthwaite t {r['t_satt'].mean():.3f}, "
+              f"Kenward-Roger t {r['t_kr'].mean():.3f}")  # fmt: skip
+    print(f"rows with a warning (singular fit, too small, failed): {warned:.3f}")
 
 
 if __name__ == "__main__":

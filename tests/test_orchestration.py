@@ -190,7 +190,9 @@ def test_a_filter_file_chooses_between_two_series(study, capsys):
     assert features.is_file()
     filters.write_text(json.dumps({"mese": {"acquisition": "fast"}}))
     assert main([*args, "--bids-filter-file", str(filters)]) == 0
-    fast = study.parent / "out/sub-01/ses-baseline/anat/sub-01_ses-baseline_acq-fast_discfeatures.tsv"
+    fast = (
+        study.parent / "out/sub-01/ses-baseline/anat/sub-01_ses-baseline_acq-fast_discfeatures.tsv"
+    )
     assert fast.is_file()
     filters.write_text(json.dumps({"mese": {"acquisiton": "fast"}}))
     assert main([*args, "--bids-filter-file", str(filters)]) == 2

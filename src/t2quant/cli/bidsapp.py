@@ -204,8 +204,7 @@ def run_bidsapp(argv: Sequence[str]) -> int:
     args = build_bidsapp_parser().parse_intermixed_args(argv)
     if args.analysis_level == "group":
         run_group(GroupSettings(bids_dir=args.bids_dir, output_dir=args.output_dir,
-                                config=args.config, manual_grades=args.manual_grades,
-                                nprocs=args.nprocs))  # fmt: skip
+                                config=args.config, manual_grades=args.manual_grades))  # fmt: skip
         return 0
     try:
         run_participant(ParticipantSettings(

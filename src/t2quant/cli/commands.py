@@ -116,13 +116,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     results, paths = stats_to_files(
-        args.table, args.out, config=args.config, moderators=args.moderators, jobs=args.jobs,
-        outcome=args.outcome,
+        args.table, args.out, config=args.config, moderators=args.moderators,
+        outcome=args.outcome, inference=args.inference,
     )  # fmt: skip
     for row in results.moderators[results.moderators["moderator"] == "overall"].itertuples():
         print(
             f"overall, week {row.timepoint_weeks}: {row.estimate_ms:.2f} ms "
-            f"[{row.ci_low_ms:.2f}, {row.ci_high_ms:.2f}], p = {row.p_value:.3g}"
+            f"[{row.ci_low_ms:.2f}, {row.ci_high_ms:.2f}], p = {row.p_value:.3g} "
+            f"({row.inference}, df = {row.df:.1f})"
         )
     n = len(results.moderators)
     problems = int((results.moderators["warning"].fillna("") != "").sum())

@@ -63,7 +63,7 @@ def _stages(out: Path, settings: StudySettings, jobs: int, verbose: bool, displa
     ), display=None if verbose else display)  # fmt: skip
     seconds["participant level"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    paths = run_group(GroupSettings(bids_dir=bids, output_dir=derivatives, nprocs=jobs),
+    paths = run_group(GroupSettings(bids_dir=bids, output_dir=derivatives),
                       display=display)  # fmt: skip
     seconds["group level"] = time.perf_counter() - tick
     return paths, seconds

@@ -235,6 +235,8 @@ def _add_grading_parsers(sub) -> None:
 
 
 def _add_group_parsers(sub) -> None:
+    from t2quant.group.stats.inference import METHODS as INFERENCE_METHODS
+
     p = sub.add_parser(
         "table",
         help="build the disc-level table (discs.tsv/.parquet/.json) of a processed study",
@@ -255,8 +257,9 @@ def _add_group_parsers(sub) -> None:
         description="Fit the disc-level linear mixed model with crossed random effects for "
         "participant, level and disc (lme4: t2 ~ factor(week) * group + (1|participant) + "
         "(1|level) + (1|participant:level)) overall and within every moderator subgroup; "
-        "report the between-group net difference in T2 change at each follow-up week, the "
-        "interaction tests, forest plots and a markdown summary.",
+        "report the between-group net difference in T2 change at each follow-up week (t tests "
+        "and CIs with Satterthwaite df by default), the interaction F tests, forest plots and "
+        "a markdown summary.",
     )
     p.add_argument("table", type=Path, metavar="TABLE", help="discs.tsv (or .csv, .parquet)")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
@@ -266,7 +269,11 @@ def _add_group_parsers(sub) -> None:
         help="moderators to run instead of the configuration's; 'none' for the overall model",
     )  # fmt: skip
     p.add_argument("--outcome", help="outcome column instead of the configuration's (t2_mean_ms)")
-    p.add_argument("--jobs", type=positive_int, default=1, help="processes (default 1)")
+    p.add_argument(
+        "--inference", choices=INFERENCE_METHODS,
+        help="t/F tests: satterthwaite (lmerTest's df), kenward-roger (pbkrtest; REML only) "
+        "or wald (z); instead of the configuration's [model] inference (satterthwaite)",
+    )  # fmt: skip
     p.set_defaults(func=commands.cmd_stats)
 
 

@@ -18,7 +18,6 @@ class GroupSettings:
     output_dir: Path
     config: Path | None = None
     manual_grades: Path | None = None
-    nprocs: int = 1
 
 
 GROUP_STEPS = 5  # table, moderators, agreement, ground-truth check, report and methods
@@ -40,8 +39,7 @@ def run_group(settings: GroupSettings, display=None) -> dict[str, Path]:
     step = _stepper(display)
     table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
     step()
-    _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config,
-                                    jobs=settings.nprocs)  # fmt: skip
+    _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config)
     paths |= stats_paths
     step()
     agreement = _agreement(settings, group)

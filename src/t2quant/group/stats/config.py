@@ -7,10 +7,12 @@ A configuration is a TOML file (``pipelines/asteroid.toml`` is the trial's)::
     [model]
     outcome = "t2_mean_ms"          # any numeric column of discs.tsv
     reml = true                     # false: maximum likelihood
-    formulation = "crossed"         # or "level_fixed" (faster; equal on balanced data)
+    formulation = "crossed"         # or "level_fixed" (level in the fixed part)
+    inference = "satterthwaite"     # or "kenward-roger" (REML only) or "wald" (z)
     baseline_adjustment = false     # true: change from baseline ~ ... + baseline outcome
     covariates = []                 # extra fixed effects, e.g. ["bmi", "sex"]
-    fdr = true                      # Benjamini-Hochberg across all subgroup tests
+    fdr = true                      # Benjamini-Hochberg across all subgroup tests, and
+                                    # separately across all interaction tests
     min_participants_per_arm = 3    # smaller subgroups get a row with a warning, no fit
     exclude_failed = true           # leave out rows with qc_status=failed (they are counted)
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from t2quant.errors import InputError
+from t2quant.group.stats.inference import METHODS
 
 __all__ = [
     "ASTEROID_MODERATORS",
@@ -122,11 +125,16 @@ ASTEROID_MODERATORS: tuple[str, ...] = tuple(CATALOGUE)
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """The mixed model fitted overall and in every subgroup."""
+    """The mixed model fitted overall and in every subgroup, and how it is tested.
+
+    ``inference``: ``"satterthwaite"`` (lmerTest's df), ``"kenward-roger"`` (pbkrtest's
+    adjusted covariance and df; REML fits only) or ``"wald"`` (z and chi-square).
+    """
 
     outcome: str = "t2_mean_ms"
     reml: bool = True
     formulation: str = "crossed"
+    inference: str = "satterthwaite"
     baseline_adjustment: bool = False
     covariates: tuple[str, ...] = ()
     fdr: bool = True
@@ -136,6 +144,16 @@ class ModelSettings:
     def __post_init__(self) -> None:
         if self.formulation not in ("crossed", "level_fixed"):
             raise InputError("formulation must be 'crossed' or 'level_fixed'")
+        if not isinstance(self.inference, str) or self.inference not in METHODS:
+            raise InputError(
+                f"[model] inference must be one of {', '.join(map(repr, METHODS))}; "
+                f"got {self.inference!r}"
+            )
+        if self.inference == "kenward-roger" and not self.reml:
+            raise InputError(
+                "[model] inference = 'kenward-roger' needs reml = true (pbkrtest's method is "
+                "defined for REML fits); use 'satterthwaite' with ML"
+            )
         if self.min_participants_per_arm < 2:
             raise InputError("min_participants_per_arm must be at least 2")
 
@@ -174,7 +192,7 @@ def load_config(path: str | Path | None = None, *, moderators: list[str] | None 
         custom = {
             name: Moderator(name=name, **spec) for name, spec in raw.get("custom", {}).items()
         }
-    except TypeError as err:
+    except (TypeError, InputError) as err:
         raise InputError(f"{path}: {err}") from None
     names = moderators if moderators is not None else raw.get("moderators", ASTEROID_MODERATORS)
     if list(names) == ["none"]:

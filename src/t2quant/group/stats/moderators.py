@@ -12,30 +12,32 @@ the moderator crossed with time and arm; the test is that every
 own arm against the controls; the test is that the subgroups' net differences are equal.
 Each is reported per week and jointly (``timepoint_weeks = "all"``).
 
+Every estimate gets a t test and a t-based 95% CI, every interaction test an F test, with the
+configured ``inference`` (Satterthwaite by default; see :mod:`t2quant.group.stats.inference`).
+
 Subgroups too small to fit (fewer than ``min_participants_per_arm`` participants in an arm)
-and empty quartiles are rows with NaN estimates and a warning; so are fits that fail.
-Benjamini-Hochberg FDR runs across every subgroup row with a p-value (not the overall row).
+and empty quartiles are rows with NaN estimates and a warning; so are fits that fail (with
+the reason). Benjamini-Hochberg FDR runs across every subgroup row with a p-value (not the
+overall row), and separately across every interaction test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
-from threadpoolctl import threadpool_limits
 
 from t2quant.group.stats.config import Moderator, StatsConfig
+from t2quant.group.stats.lmm import LmmFit
 from t2quant.group.stats.mixed import (
-    Fit,
     add_design,
     fit_mixed,
     follow_up_weeks,
+    interaction_test,
     net_differences,
-    wald_test,
 )
 from t2quant.group.stats.prepare import analysis_rows, assign_subgroups, check_table, check_usable
 
@@ -44,11 +46,11 @@ __all__ = ["MODERATOR_COLUMNS", "ModeratorResults", "run_moderators"]
 MODERATOR_COLUMNS = [
     "moderator", "subgroup", "timepoint_weeks", "estimate_ms", "se_ms", "ci_low_ms",
     "ci_high_ms", "p_value", "p_fdr", "n_participants", "n_discs", "converged", "warning",
-    "n_run", "n_control",
+    "n_run", "n_control", "df", "inference",
 ]  # fmt: skip
 INTERACTION_COLUMNS = [
-    "moderator", "timepoint_weeks", "test", "chi2", "df", "p_value", "n_participants",
-    "converged", "warning",
+    "moderator", "timepoint_weeks", "test", "F", "num_df", "den_df", "p_value", "p_fdr",
+    "inference", "n_participants", "converged", "warning",
 ]  # fmt: skip
 
 
@@ -57,7 +59,7 @@ class ModeratorResults:
     moderators: pd.DataFrame
     interactions: pd.DataFrame
     cut_points: dict = field(default_factory=dict)
-    overall: Fit | None = None
+    overall: LmmFit | None = None
     n_rows_left_out: int = 0
     weeks: list = field(default_factory=list)
 
@@ -73,7 +75,7 @@ class _Task:
 
 
 def run_moderators(
-    table: pd.DataFrame, config: StatsConfig, *, jobs: int = 1, name: str = "the disc table"
+    table: pd.DataFrame, config: StatsConfig, *, name: str = "the disc table"
 ) -> ModeratorResults:
     """Fit the overall model and every configured moderator; see the module docstring."""
     check_table(table, config, name)
@@ -99,22 +101,28 @@ def run_moderators(
         tasks += made
         skipped += empty
         interaction_tasks.append(_interaction_task(design, terms, m, groups, order, weeks))
-    fits = _fit_all([*tasks, *[t for t in interaction_tasks if t is not None]], model, jobs)
-    rows = [_rows(t, fits[i], weeks) for i, t in enumerate(tasks)]
     done = [t for t in interaction_tasks if t is not None]
+    fits = [fit_mixed(t.rows, list(t.terms), model) for t in [*tasks, *done]]
+    method = model.inference
+    rows = [_rows(t, fits[i], weeks, method) for i, t in enumerate(tasks)]
     rows += [
-        _per_unit_rows(t, fits[len(tasks) + i], weeks)
+        _per_unit_rows(t, fits[len(tasks) + i], weeks, method)
         for i, t in enumerate(done)
         if t.subgroup == "per unit"
     ]
-    moderators = pd.DataFrame([r for block in rows for r in block] + _empty_rows(skipped, weeks))
+    moderators = pd.DataFrame(
+        [r for block in rows for r in block] + _empty_rows(skipped, weeks, method)
+    )
     moderators["_rank"] = [
         rank[k] for k in zip(moderators.moderator, moderators.subgroup, strict=True)
     ]
     moderators = moderators.sort_values(["_rank", "timepoint_weeks"], kind="stable")
-    moderators = _fdr(moderators, model.fdr)[MODERATOR_COLUMNS].reset_index(drop=True)
-    inter = [_interaction_rows(t, fits[len(tasks) + i], weeks) for i, t in enumerate(done)]
-    interactions = pd.DataFrame([r for block in inter for r in block], columns=INTERACTION_COLUMNS)
+    subgroups = moderators["moderator"] != "overall"
+    moderators = _fdr(moderators, model.fdr, subgroups)[MODERATOR_COLUMNS].reset_index(drop=True)
+    inter = [_interaction_rows(t, fits[len(tasks) + i], weeks, method) for i, t in enumerate(done)]
+    columns = [c for c in INTERACTION_COLUMNS if c != "p_fdr"]
+    interactions = pd.DataFrame([r for block in inter for r in block], columns=columns)
+    interactions = _fdr(interactions, model.fdr)[INTERACTION_COLUMNS]
     return ModeratorResults(moderators, interactions, cuts, fits[0], left_out, weeks)
 
 
@@ -215,21 +223,7 @@ def _arm_task(d, terms, m: Moderator, groups, order, weeks) -> _Task | None:
     return _Task(m.name, "interaction", d, (*base, *extra), note, tuple(contrasts))
 
 
-def _fit_one(task: _Task, model) -> Fit:
-    # One BLAS thread per fit: the matrices are small, and threads fighting over the cores
-    # made a 2-process run 6x slower.
-    with threadpool_limits(limits=1):
-        return fit_mixed(task.rows, list(task.terms), model)
-
-
-def _fit_all(tasks: list[_Task], model, jobs: int) -> list[Fit]:
-    if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(_fit_one, tasks, [model] * len(tasks), chunksize=1))
-    return [_fit_one(t, model) for t in tasks]
-
-
-def _rows(task: _Task, fit: Fit, weeks, suffix: str = "") -> list[dict]:
+def _rows(task: _Task, fit: LmmFit, weeks, inference: str, suffix: str = "") -> list[dict]:
     n_run, n_control = _arm_counts(task.rows)
     common = {
         "moderator": task.moderator,
@@ -237,14 +231,15 @@ def _rows(task: _Task, fit: Fit, weeks, suffix: str = "") -> list[dict]:
         "n_participants": fit.n_participants,
         "n_discs": fit.n_discs,
         "converged": fit.converged,
-        "warning": "; ".join(fit.warnings),
+        "warning": "; ".join(fit.messages),
         "n_run": n_run,
         "n_control": n_control,
+        "inference": inference,
     }
-    return [common | r for r in net_differences(fit, weeks, suffix)]
+    return [common | r for r in net_differences(fit, weeks, inference, suffix)]
 
 
-def _empty_rows(skipped, weeks) -> list[dict]:
+def _empty_rows(skipped, weeks, inference: str) -> list[dict]:
     rows = []
     for moderator, subgroup, why, data in skipped:
         n_run, n_control = _arm_counts(data) if len(data) else (0, 0)
@@ -252,7 +247,7 @@ def _empty_rows(skipped, weeks) -> list[dict]:
             rows.append({
                 "moderator": moderator, "subgroup": subgroup, "timepoint_weeks": w,
                 "estimate_ms": np.nan, "se_ms": np.nan, "ci_low_ms": np.nan,
-                "ci_high_ms": np.nan, "p_value": np.nan,
+                "ci_high_ms": np.nan, "p_value": np.nan, "df": np.nan, "inference": inference,
                 "n_participants": int(data["participant_id"].nunique()) if len(data) else 0,
                 "n_discs": int(data["_disc"].nunique()) if len(data) else 0,
                 "converged": False, "warning": why, "n_run": n_run, "n_control": n_control,
@@ -260,40 +255,41 @@ def _empty_rows(skipped, weeks) -> list[dict]:
     return rows
 
 
-def _fdr(rows: pd.DataFrame, enabled: bool) -> pd.DataFrame:
+def _fdr(rows: pd.DataFrame, enabled: bool, family: pd.Series | None = None) -> pd.DataFrame:
+    """``p_fdr``: Benjamini-Hochberg over the rows with a p-value (of ``family`` if given)."""
     rows = rows.copy()
     rows["p_fdr"] = np.nan
-    family = (rows["moderator"] != "overall") & rows["p_value"].notna()
+    family = rows["p_value"].notna() & (True if family is None else family)
     if enabled and family.any():
         rows.loc[family, "p_fdr"] = multipletests(rows.loc[family, "p_value"], method="fdr_bh")[1]
     return rows
 
 
-def _interaction_rows(task: _Task, fit: Fit, weeks) -> list[dict]:
+def _interaction_rows(task: _Task, fit: LmmFit, weeks, inference: str) -> list[dict]:
     out = []
     selections: list[tuple[object, Callable]] = [(w, lambda c, w=w: c[0] == w) for w in weeks]
     selections.append(("all", lambda c: True))
     for label, pick in selections:
-        contrasts = [c[1] for c in task.contrasts if pick(c)]
-        chi2, df, p = wald_test(fit, contrasts)
+        res = interaction_test(fit, [c[1] for c in task.contrasts if pick(c)], inference)
         out.append({
             "moderator": task.moderator, "timepoint_weeks": label,
-            "test": _test_name(task),
-            "chi2": chi2, "df": df, "p_value": p, "n_participants": fit.n_participants,
-            "converged": fit.converged, "warning": "; ".join(fit.warnings),
+            "test": _test_name(task), "F": res.f_value, "num_df": res.num_df,
+            "den_df": res.den_df, "p_value": res.p_value, "inference": inference,
+            "n_participants": fit.n_participants, "converged": fit.converged,
+            "warning": "; ".join(fit.messages),
         })  # fmt: skip
     return out
 
 
 def _test_name(task: _Task) -> str:
     if task.subgroup == "per unit":
-        return f"Wald: run x week x moderator slope = 0 ({task.note})"
-    return f"Wald: equal net differences across subgroups ({task.note})"
+        return f"F: run x week x moderator slope = 0 ({task.note})"
+    return f"F: equal net differences across subgroups ({task.note})"
 
 
-def _per_unit_rows(task: _Task, fit: Fit, weeks) -> list[dict]:
+def _per_unit_rows(task: _Task, fit: LmmFit, weeks, inference: str) -> list[dict]:
     """Rows of a continuous moderator: the change in net difference per unit of it."""
-    rows = _rows(task, fit, weeks, suffix="_x")
+    rows = _rows(task, fit, weeks, inference, suffix="_x")
     for r in rows:
         r["warning"] = "; ".join(x for x in (task.note, r["warning"]) if x)
     return rows
