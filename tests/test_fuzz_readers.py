@@ -105,7 +105,8 @@ def test_thresholds_of_any_shape_load_or_are_refused_by_name(content):
 cells = st.one_of(
     st.sampled_from(["", "n/a", "NaN", "inf", "-1", "0", "1", "2.5", "six", "sub-01", "run",
                      "control", "F", "M", " 3 ", "1e308", "1e400"]),
-    st.text(alphabet=st.characters(blacklist_characters="\t\r\n"), max_size=6),
+    st.text(alphabet=st.characters(blacklist_characters="\t\r\n", blacklist_categories=("Cs",)),
+            max_size=6),
 )  # fmt: skip
 
 
@@ -312,3 +313,54 @@ def test_echo_files_load_or_are_refused_by_name(case, n_echoes):
         return
     assert me.data.shape[-1] == n_echoes
     assert me.te_ms.tolist() == [10.0 * n for n in range(1, n_echoes + 1)]
+
+
+# --- TOML configurations ------------------------------------------------------------------------
+
+toml_values = st.one_of(
+    st.booleans(), st.integers(-5, 10), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["true", "false", "yes", "t2_mean_ms", "crossed", "satterthwaite", "x"]),
+    st.lists(st.sampled_from(["bmi", "sex", 1, True]), max_size=3),
+)  # fmt: skip
+model_keys = st.sampled_from(["outcome", "reml", "formulation", "inference", "fdr",
+                              "baseline_adjustment", "covariates", "min_participants_per_arm",
+                              "exclude_failed", "unknown_key"])  # fmt: skip
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+@FUZZ
+@given(settings_=st.dictionaries(model_keys, toml_values, max_size=5),
+       moderators=st.one_of(st.none(), st.lists(st.sampled_from(["sex", "nope", 3]),
+                                                 max_size=2)))  # fmt: skip
+def test_stats_configs_are_typed_or_refused_by_name(settings_, moderators):
+    from t2quant.group.stats.config import MODEL_TYPES, load_config
+
+    lines = []
+    if moderators is not None:
+        lines.append(f"moderators = {_toml_value(moderators)}")
+    lines.append("[model]")
+    lines += [f"{k} = {_toml_value(v)}" for k, v in settings_.items()]
+    path = _tmp() / "stats.toml"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        config = load_config(path)
+    except InputError as error:
+        _names_the_file(error, path)
+        event("refused")
+        return
+    event("accepted")
+    for key, value in settings_.items():  # every accepted value kept its TOML type
+        assert isinstance(value, MODEL_TYPES[key]) and not (
+            MODEL_TYPES[key] is int and isinstance(value, bool)
+        )  # fmt: skip
+        got = getattr(config.model, key)
+        assert got == (tuple(value) if isinstance(value, list) else value)

@@ -296,3 +296,61 @@ def test_too_little_free_space_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 10**6, 10**6))
     with pytest.raises(InputError, match=r"needs about 50 MB but its disk has 1 MB free"):
         check_writable(tmp_path / "o", need_bytes=50_000_000)
+
+
+# --- the moderator stage -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def disc_table(tmp_path_factory) -> Path:
+    from t2quant.synth.table import simulate_disc_table
+
+    table, _ = simulate_disc_table(n_participants=10, seed=3)
+    path = tmp_path_factory.mktemp("stats") / "discs.tsv"
+    write_tsv(table, path)
+    return path
+
+
+def _stats(table: Path, out: Path, *extra) -> list:
+    return ["stats", table, "-o", out, "--moderators", "none", *extra]
+
+
+def test_duplicated_disc_rows_are_refused(disc_table, tmp_path, capsys):
+    table = pd.read_csv(disc_table, sep="\t")
+    doubled = tmp_path / "doubled.tsv"
+    write_tsv(pd.concat([table, table.head(30)], ignore_index=True), doubled)
+    _one_line_error(capsys, _stats(doubled, tmp_path / "o"), doubled,
+                    "30 duplicated disc row(s)", "sub-01")  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ['"false"', '"yes"', "1", "0"])
+def test_reml_must_be_a_toml_boolean(disc_table, tmp_path, capsys, value):
+    config = tmp_path / "stats.toml"
+    config.write_text(f"[model]\nreml = {value}\n")
+    _one_line_error(capsys, _stats(disc_table, tmp_path / "o", "--config", config), config,
+                    "[model] reml must be true or false")  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "words"), [(-50.0, "negative t2_mean_ms"),
+                                              (np.inf, "infinite t2_mean_ms")])  # fmt: skip
+def test_impossible_t2_values_are_refused_with_the_discs(disc_table, tmp_path, capsys, value,
+                                                         words):  # fmt: skip
+    table = pd.read_csv(disc_table, sep="\t")
+    table.loc[3, "t2_mean_ms"] = value
+    bad = tmp_path / "bad.tsv"
+    write_tsv(table, bad)
+    _one_line_error(capsys, _stats(bad, tmp_path / "o"), bad, words,
+                    f"{table.loc[3, 'participant_id']}")  # fmt: skip
+
+
+def test_an_empty_disc_table_names_the_file(tmp_path, capsys):
+    empty = tmp_path / "discs.tsv"
+    empty.write_text("")
+    _one_line_error(capsys, _stats(empty, tmp_path / "o"), empty, "cannot read the disc table")
+
+
+def test_a_stats_config_that_is_not_toml_names_the_file(disc_table, tmp_path, capsys):
+    config = tmp_path / "stats.toml"
+    config.write_text("[model\nreml = true\n")
+    _one_line_error(capsys, _stats(disc_table, tmp_path / "o", "--config", config), config,
+                    "cannot read the stats configuration")  # fmt: skip

@@ -27,7 +27,7 @@ Every key is optional; the defaults are :data:`DEFAULT` (the ASTEROID set).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2quant.errors import InputError
@@ -181,8 +181,8 @@ def load_config(path: str | Path | None = None, *, moderators: list[str] | None 
     raw: dict = {}
     if path is not None:
         try:
-            raw = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as err:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, RecursionError, tomllib.TOMLDecodeError) as err:
             raise InputError(f"{path}: cannot read the stats configuration: {err}") from None
     extra = set(raw) - {"model", "moderators", "custom"}
     if extra:
@@ -190,22 +190,69 @@ def load_config(path: str | Path | None = None, *, moderators: list[str] | None 
     try:
         model = ModelSettings(**_model_args(raw.get("model", {})))
         custom = {
-            name: Moderator(name=name, **spec) for name, spec in raw.get("custom", {}).items()
+            name: Moderator(name=name, **_typed(spec, CUSTOM_TYPES, f"[custom.{name}]"))
+            for name, spec in _typed_table(raw.get("custom", {}), "[custom]").items()
         }
     except (TypeError, InputError) as err:
         raise InputError(f"{path}: {err}") from None
     names = moderators if moderators is not None else raw.get("moderators", ASTEROID_MODERATORS)
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise InputError(f"{path}: moderators must be a list of names, got {names!r}")
     if list(names) == ["none"]:
         names = []
-    return StatsConfig(model=model, moderators=_moderators(list(names), custom))
+    try:
+        chosen = _moderators(list(names), custom)
+    except InputError as err:
+        source = "--moderators" if moderators is not None else (path or "the defaults")
+        raise InputError(f"{source}: {err}") from None
+    return StatsConfig(model=model, moderators=chosen)
+
+
+#: The TOML type every setting must have: never coerced (``reml = "false"`` is an error).
+MODEL_TYPES = {
+    "outcome": str, "reml": bool, "formulation": str, "inference": str,
+    "baseline_adjustment": bool, "covariates": list, "fdr": bool,
+    "min_participants_per_arm": int, "exclude_failed": bool,
+}  # fmt: skip
+CHOICES = {"inference": METHODS, "formulation": ("crossed", "level_fixed"), "scale": SCALES,
+           "kind": KINDS}  # fmt: skip
+CUSTOM_TYPES = {"column": str, "scale": str, "kind": str, "per_disc": bool, "label": str}
+TOML_NAMES = {str: "a string", bool: "true or false", int: "a whole number", list: "a list"}
+
+
+def _typed(section: dict, types: dict, where: str) -> dict:
+    """``section`` with every value of the TOML type ``types`` names; anything else raises
+    ``TypeError`` naming ``where`` and the key."""
+    if not isinstance(section, dict):
+        raise TypeError(f"{where} must be a table of settings, got {section!r}")
+    unknown = sorted(set(section) - set(types))
+    if unknown:
+        raise TypeError(f"unknown {where} setting(s) {unknown}")
+    for key, value in section.items():
+        kind = types[key]
+        wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        if wrong and key in CHOICES:
+            allowed = ", ".join(map(repr, CHOICES[key]))
+            raise TypeError(f"{where} {key} must be one of {allowed}; got {value!r}")
+        if wrong:
+            raise TypeError(
+                f"{where} {key} must be {TOML_NAMES[kind]}, got {value!r} "
+                f"({type(value).__name__}); write it without quotes if it is a value"
+            )
+    return dict(section)
+
+
+def _typed_table(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"{where} must be a table, got {value!r}")
+    return value
 
 
 def _model_args(section: dict) -> dict:
-    args = dict(section)
-    unknown = set(args) - {f.name for f in fields(ModelSettings)}
-    if unknown:
-        raise TypeError(f"unknown [model] setting(s) {sorted(unknown)} (the moderators list "
-                        "goes above the first [section])")  # fmt: skip
+    args = _typed(section, MODEL_TYPES, "[model]")
     if "covariates" in args:
+        if not all(isinstance(c, str) for c in args["covariates"]):
+            raise TypeError(f"[model] covariates must be a list of column names, got "
+                            f"{args['covariates']!r}")  # fmt: skip
         args["covariates"] = tuple(args["covariates"])
     return args

@@ -29,11 +29,17 @@ def read_table(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such disc table")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    return read_tsv(path)
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        return read_tsv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, ValueError) as exc:
+        raise InputError(
+            f"{path}: cannot read the disc table ({type(exc).__name__}: {exc}); give the "
+            "discs.tsv (or .parquet) the group level wrote"
+        ) from None
 
 
 def stats_to_files(

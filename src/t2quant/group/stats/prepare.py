@@ -40,6 +40,8 @@ def check_table(table: pd.DataFrame, config: StatsConfig, name: str = "the disc 
             f"{name}: {model.outcome} must be numeric; {len(bad)} value(s) are not, "
             f"for example {bad.iloc[0]!r}"
         )
+    _check_values(numeric, table, model.outcome, name)
+    _check_unique_discs(table, name)
     arms = set(table["group"].dropna())
     if arms != {"run", "control"}:
         raise InputError(
@@ -50,6 +52,48 @@ def check_table(table: pd.DataFrame, config: StatsConfig, name: str = "the disc 
         raise InputError(
             f"{name}: needs a baseline (week 0) and at least one follow-up; timepoint_weeks "
             f"holds {weeks}"
+        )
+
+
+def _where(table: pd.DataFrame, mask: pd.Series, limit: int = 3) -> str:
+    """``sub-01 baseline L4/L5, ...`` for the first rows of ``mask``."""
+    keys = [c for c in ("participant_id", "session", "level") if c in table]
+    rows = table.loc[mask, keys].head(limit).astype(str)
+    more = " ..." if int(mask.sum()) > limit else ""
+    return "; ".join(" ".join(r) for r in rows.itertuples(index=False, name=None)) + more
+
+
+def _check_values(numeric: pd.Series, table: pd.DataFrame, outcome: str, name: str) -> None:
+    """Infinite outcomes, and negative ones for a quantity that cannot be negative (a time in
+    ms, a volume, a ratio of magnitudes), are refused with their count and discs."""
+    infinite = numeric.isin([np.inf, -np.inf])
+    if infinite.any():
+        raise InputError(
+            f"{name}: {int(infinite.sum())} row(s) have an infinite {outcome} "
+            f"({_where(table, infinite)}); fix them or mark them qc_status=failed"
+        )
+    if outcome.endswith(("_ms", "_mm3", "_ratio")):
+        negative = numeric < 0
+        if negative.any():
+            example = numeric[negative].iloc[0]
+            raise InputError(
+                f"{name}: {int(negative.sum())} row(s) have a negative {outcome} (e.g. "
+                f"{example:g}: {_where(table, negative)}); it cannot be negative: fix them or "
+                "mark them qc_status=failed"
+            )
+
+
+def _check_unique_discs(table: pd.DataFrame, name: str) -> None:
+    """A disc (participant, session, level) is one row; a repeated row would count twice."""
+    keys = [c for c in ("participant_id", "session", "level") if c in table]
+    if "session" not in keys:
+        keys = [c for c in ("participant_id", "timepoint_weeks", "level") if c in table]
+    doubled = table.duplicated(keys, keep=False)
+    if doubled.any():
+        n = int(table.duplicated(keys).sum())
+        raise InputError(
+            f"{name}: {n} duplicated disc row(s) by ({', '.join(keys)}), e.g. "
+            f"{_where(table, doubled)}; each disc must appear once"
         )
 
 
