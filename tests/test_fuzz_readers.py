@@ -41,6 +41,22 @@ def _names_the_file(error: InputError, path: Path) -> None:
     assert path.name in str(error), str(error)
 
 
+_REFUSED = object()
+
+
+def _read_or_refused(read, path: Path):
+    """``read()``'s result, or ``_REFUSED`` after checking that its InputError names ``path``;
+    any other exception fails the property. Counts both outcomes for the statistics."""
+    try:
+        value = read()
+    except InputError as error:
+        _names_the_file(error, path)
+        event("refused")
+        return _REFUSED
+    event("accepted")
+    return value
+
+
 # --- JSON sidecars ---------------------------------------------------------------------------
 
 
@@ -73,13 +89,9 @@ def test_any_bytes_as_json_are_parsed_or_refused_by_name(raw):
 
     path = _tmp() / "side.json"
     path.write_bytes(raw)
-    try:
-        value = read_json_object(path)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    value = _read_or_refused(lambda: read_json_object(path), path)
+    if value is _REFUSED:
         return
-    event("accepted")
     assert isinstance(value, dict)
 
 
@@ -90,13 +102,9 @@ def test_thresholds_of_any_shape_load_or_are_refused_by_name(content):
 
     path = _tmp() / "thresholds.json"
     path.write_text(json.dumps({"thresholds": content}))
-    try:
-        t = load_thresholds(path)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    t = _read_or_refused(lambda: load_thresholds(path), path)
+    if t is _REFUSED:
         return
-    event("accepted")
     assert all(math.isfinite(x.value) and x.scale > 0 for x in t.__dict__.values())
 
 
@@ -160,13 +168,9 @@ def test_participants_tsv_is_typed_or_refused_by_name(text):
 
     path = _tmp() / "participants.tsv"
     path.write_bytes(text.encode())
-    try:
-        table = read_participants(path)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    table = _read_or_refused(lambda: read_participants(path), path)
+    if table is _REFUSED:
         return
-    event("accepted")
     assert table["participant_id"].is_unique
     assert set(table["group"]) <= {"run", "control"}
     if "bmi" in table:  # never coerced: every number came from a number
@@ -181,13 +185,11 @@ def test_sessions_tsv_is_typed_or_refused_by_name(text):
 
     path = _tmp() / "sub-01_sessions.tsv"
     path.write_bytes(text.encode())
-    try:
-        table = read_table(path, SESSIONS_SCHEMA, what="sessions.tsv", unique=("session_id",))
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    table = _read_or_refused(
+        lambda: read_table(path, SESSIONS_SCHEMA, what="sessions.tsv", unique=("session_id",)), path
+    )
+    if table is _REFUSED:
         return
-    event("accepted")
     if "weeks" in table:
         weeks = table["weeks"].dropna()
         assert all(float(w).is_integer() and 0 <= w <= 1000 for w in weeks)
@@ -200,13 +202,10 @@ def test_manual_grades_are_read_or_refused_by_name(text):
 
     path = _tmp() / "grades.tsv"
     path.write_bytes(text.encode())
-    try:
-        table, _ = read_manual_grades(path)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    result = _read_or_refused(lambda: read_manual_grades(path), path)
+    if result is _REFUSED:
         return
-    event("accepted")
+    table, _ = result
     assert table["pfirrmann"].isin([1, 2, 3, 4, 5]).all()
 
 
@@ -258,13 +257,11 @@ def test_images_are_read_or_refused_by_name(case, magnitude, rescale):
     path = _tmp() / "image.nii.gz"
     if not _save(*case, path):
         return
-    try:
-        image = read_image(path, ndims=(2, 3), magnitude=magnitude, rescale=rescale)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    image = _read_or_refused(
+        lambda: read_image(path, ndims=(2, 3), magnitude=magnitude, rescale=rescale), path
+    )
+    if image is _REFUSED:
         return
-    event("accepted")
     assert image.data.dtype == np.float32 and image.data.ndim in (2, 3)
     assert np.isfinite(image.affine).all()
     valid = ~image.invalid
@@ -281,13 +278,10 @@ def test_label_masks_are_whole_labels_or_refused_by_name(case):
     path = _tmp() / "mask.nii.gz"
     if not _save(*case, path):
         return
-    try:
-        labels, _ = read_label_mask(path)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    result = _read_or_refused(lambda: read_label_mask(path), path)
+    if result is _REFUSED:
         return
-    event("accepted")
+    labels, _ = result
     raw = np.asarray(nib.load(path).get_fdata())
     np.testing.assert_array_equal(labels, raw.reshape(labels.shape))  # nothing truncated
     assert labels.min(initial=0) >= 0
@@ -351,13 +345,9 @@ def test_stats_configs_are_typed_or_refused_by_name(settings_, moderators):
     lines += [f"{k} = {_toml_value(v)}" for k, v in settings_.items()]
     path = _tmp() / "stats.toml"
     path.write_text("\n".join(lines) + "\n")
-    try:
-        config = load_config(path)
-    except InputError as error:
-        _names_the_file(error, path)
-        event("refused")
+    config = _read_or_refused(lambda: load_config(path), path)
+    if config is _REFUSED:
         return
-    event("accepted")
     for key, value in settings_.items():  # every accepted value kept its TOML type
         assert isinstance(value, MODEL_TYPES[key]) and not (
             MODEL_TYPES[key] is int and isinstance(value, bool)
