@@ -68,3 +68,57 @@ def test_bland_altman_and_dice():
     b = np.zeros(10, bool)
     b[2:6] = True
     assert ag.dice(a, b) == pytest.approx(0.5)
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+    clusters = np.array(["a", "a", "b", "b", "c", "c"])
+    values = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
+    seen = []
+
+    def mean(idx):
+        seen.append(len(idx))
+        return float(values[idx].mean())
+
+    low, high = ag.cluster_bootstrap(clusters, mean, n_resamples=500, seed=1)
+    assert set(seen) == {6}  # three clusters of two items drawn each time
+    assert 1.0 <= low < 2.0 < high <= 3.0
+    assert ag.cluster_bootstrap(clusters, lambda idx: 0.7, n_resamples=50) == (0.7, 0.7)
+    again = ag.cluster_bootstrap(clusters, mean, n_resamples=500, seed=1)
+    assert again == (low, high)  # reproducible for a seed
+    assert np.isnan(ag.cluster_bootstrap(clusters, lambda idx: np.nan, n_resamples=5)[0])
+
+
+def test_validate_reports_intervals_levels_and_scanners(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from t2quant.cli import main
+    from t2quant.io import write_tsv
+
+    levels = ["L3/L4", "L4/L5", "L5/S1"]
+    rows = [(f"sub-{p}", lvl, g) for p in range(6) for lvl, g in zip(levels, (1, 3, 5),
+                                                                    strict=True)]  # fmt: skip
+    manual = pd.DataFrame(rows, columns=["participant_id", "level", "pfirrmann"])
+    auto = manual.rename(columns={"pfirrmann": "pfirrmann_suggested"})
+    auto.loc[auto["participant_id"] == "sub-0", "pfirrmann_suggested"] = [2, 3, 5]
+    write_tsv(manual, tmp_path / "m.tsv")
+    write_tsv(auto, tmp_path / "a.tsv")
+    scanners = pd.DataFrame({"participant_id": [f"sub-{p}" for p in range(6)],
+                             "manufacturer": ["SIEMENS"] * 3 + ["Philips Healthcare"] * 3,
+                             "field_strength_t": [1.5] * 3 + [3.0] * 3})  # fmt: skip
+    write_tsv(scanners, tmp_path / "p.tsv")
+    assert main(["validate", "--manual", str(tmp_path / "m.tsv"), "--auto",
+                 str(tmp_path / "a.tsv"), "-o", str(tmp_path / "v"), "--participants",
+                 str(tmp_path / "p.tsv"), "--bootstrap", "300"]) == 0  # fmt: skip
+    result = json.loads((tmp_path / "v" / "agreement.json").read_text())
+    assert result["n_discs"] == 18 and result["exact_agreement"] == pytest.approx(17 / 18)
+    low, high = result["ci95"]["exact_agreement"]
+    assert low < 17 / 18 <= high == 1.0  # sub-0's miss is drawn in some resamples, not all
+    assert list(result["by_level"]) == levels
+    assert result["by_level"]["L3/L4"]["exact_agreement"] == pytest.approx(5 / 6)
+    assert result["by_level"]["L5/S1"]["exact_agreement"] == 1.0
+    assert set(result["by_scanner"]) == {"Siemens 1.5 T", "Philips 3 T"}
+    assert result["by_scanner"]["Philips 3 T"]["exact_agreement"] == 1.0
+    assert result["confusion"]["counts"][0][:2] == [5, 1]
+    assert result["grade_1_4or5_swaps"] == 0

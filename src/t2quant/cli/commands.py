@@ -87,13 +87,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     result = validate_to_files(
         args.manual, args.auto, args.out, manual_masks=args.manual_masks,
         auto_masks=args.auto_masks, t2_maps=args.t2_maps, manual_pattern=args.manual_pattern,
-        auto_pattern=args.auto_pattern,
+        auto_pattern=args.auto_pattern, participants=args.participants,
+        bootstrap=args.bootstrap,
     )  # fmt: skip
-    print(
-        f"{result['n_discs']} discs: kappa_quadratic {result['kappa_quadratic']:.3f}, "
-        f"kappa_linear {result['kappa_linear']:.3f}, exact {result['exact_agreement']:.3f}, "
-        f"within one {result['within_one']:.3f}, ccc_aggregated {result['ccc_aggregated']:.3f}"
-    )
+    from t2quant.validation.validate import agreement_lines
+
+    print("\n".join(agreement_lines(result)))
     if "dice_median" in result:
         print(f"masks: median Dice {result['dice_median']:.3f}")
     print(f"-> {args.out / 'agreement.json'}")

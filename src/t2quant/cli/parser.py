@@ -27,6 +27,17 @@ def noise_sigma(text: str) -> float | str:
     return text if text == "background" else positive_float(text)
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -231,6 +242,18 @@ def _add_grading_parsers(sub) -> None:
     p.add_argument("--t2-maps", type=Path, help="folder of *_T2ms.nii.gz maps")
     p.add_argument("--manual-pattern", default="*_dseg.nii*", help="manual mask file pattern")
     p.add_argument("--auto-pattern", default="*_dseg.nii*", help="automatic mask file pattern")
+    p.add_argument(
+        "--participants",
+        type=Path,
+        help="participants table with manufacturer and field_strength_t: agreement per scanner",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=non_negative_int,
+        default=2000,
+        metavar="N",
+        help="bootstrap resamples of patients for the 95%% intervals (default 2000; 0: none)",
+    )
     p.set_defaults(func=commands.cmd_validate)
 
 

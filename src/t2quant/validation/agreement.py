@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "GRADES",
     "bland_altman",
+    "cluster_bootstrap",
     "confusion",
     "dice",
     "exact_agreement",
@@ -129,3 +130,36 @@ def dice(a: ArrayLike, b: ArrayLike) -> float:
     x, y = np.asarray(a, bool), np.asarray(b, bool)
     total = int(x.sum()) + int(y.sum())
     return 2.0 * float((x & y).sum()) / total if total else float("nan")
+
+
+def cluster_bootstrap(
+    clusters: ArrayLike,
+    statistic,
+    *,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(indices)`` resampling whole clusters.
+
+    ``clusters`` (n,) labels the items (e.g. the patient of each disc); each resample draws
+    as many clusters as there are, with replacement, and passes the indices of their items
+    (a cluster drawn twice contributes twice) to ``statistic``, which returns a float (NaN
+    allowed: such resamples are left out). Discs of one patient are not independent, so the
+    patient, not the disc, is the unit resampled.
+    """
+    labels = np.asarray(clusters)
+    names, inverse = np.unique(labels, return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(names.size)]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        drawn = rng.integers(0, names.size, names.size)
+        value = statistic(np.concatenate([members[k] for k in drawn]))
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)

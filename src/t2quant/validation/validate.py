@@ -14,7 +14,7 @@ import pandas as pd
 
 from t2quant.errors import InputError
 from t2quant.io import atomic_path, bids, read_tsv, write_json, write_tsv
-from t2quant.io.tables import read_table
+from t2quant.io.tables import Column, read_table
 from t2quant.levels import LEVEL_INDEX, LEVELS
 from t2quant.pfirrmann.manual import read_manual_grades
 from t2quant.plotting import pyplot
@@ -42,6 +42,29 @@ def read_auto_grades(path: Path) -> pd.DataFrame:
     return table[[*KEYS, "pfirrmann", *extra]]
 
 
+STATISTICS = ("kappa_quadratic", "kappa_linear", "kappa_unweighted", "exact_agreement",
+              "within_one", "ccc_aggregated")  # fmt: skip
+
+
+def _statistics(m: np.ndarray, a: np.ndarray, sums: pd.DataFrame) -> dict[str, float]:
+    """The agreement statistics of paired grades ``m``, ``a`` and per-session sums."""
+    return {
+        "kappa_quadratic": ag.weighted_kappa(m, a, weights="quadratic"),
+        "kappa_linear": ag.weighted_kappa(m, a, weights="linear"),
+        "kappa_unweighted": ag.weighted_kappa(m, a, weights=None),
+        "exact_agreement": ag.exact_agreement(m, a),
+        "within_one": ag.within_one(m, a),
+        "ccc_aggregated": ag.lin_ccc(sums["manual"], sums["auto"]) if len(sums) > 1 else np.nan,
+    }
+
+
+def _full_sums(both: pd.DataFrame) -> pd.DataFrame:
+    sums = both.groupby(["participant_id", "session"]).agg(
+        n=("level", "size"), manual=("pfirrmann_manual", "sum"), auto=("pfirrmann_auto", "sum")
+    )
+    return sums[sums["n"] == len(LEVELS)]
+
+
 def grade_agreement(pairs: pd.DataFrame) -> dict:
     """Agreement of ``pfirrmann_manual`` and ``pfirrmann_auto`` over graded pairs.
 
@@ -50,22 +73,60 @@ def grade_agreement(pairs: pd.DataFrame) -> dict:
     """
     both = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"])
     m, a = both["pfirrmann_manual"].astype(int), both["pfirrmann_auto"].astype(int)
-    sums = both.groupby(["participant_id", "session"]).agg(
-        n=("level", "size"), manual=("pfirrmann_manual", "sum"), auto=("pfirrmann_auto", "sum")
-    )
-    full = sums[sums["n"] == len(LEVELS)]
+    full = _full_sums(both)
     return {
         "n_discs": len(both),
         "n_not_graded": int(len(pairs) - len(both)),
-        "kappa_quadratic": ag.weighted_kappa(m, a, weights="quadratic"),
-        "kappa_linear": ag.weighted_kappa(m, a, weights="linear"),
-        "kappa_unweighted": ag.weighted_kappa(m, a, weights=None),
-        "exact_agreement": ag.exact_agreement(m, a),
-        "within_one": ag.within_one(m, a),
-        "ccc_aggregated": ag.lin_ccc(full["manual"], full["auto"]),
+        **_statistics(m.to_numpy(), a.to_numpy(), full),
         "n_aggregated": len(full),
         "grade_1_5_swaps": int((((m == 1) & (a == 5)) | ((m == 5) & (a == 1))).sum()),
+        "grade_1_4or5_swaps": int((((m == 1) & (a >= 4)) | ((m >= 4) & (a == 1))).sum()),
     }
+
+
+def _disc_statistic(name: str, m: np.ndarray, a: np.ndarray) -> float:
+    weights = {"kappa_quadratic": "quadratic", "kappa_linear": "linear", "kappa_unweighted": None}
+    if name in weights:
+        return ag.weighted_kappa(m, a, weights=weights[name])
+    return ag.exact_agreement(m, a) if name == "exact_agreement" else ag.within_one(m, a)
+
+
+def bootstrap_intervals(pairs: pd.DataFrame, *, n_resamples: int = 2000, seed: int = 0) -> dict:
+    """95% percentile intervals of every statistic, resampling patients (``participant_id``):
+    a patient's discs (and sessions) go together, as they are not independent."""
+    both = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"]).reset_index(drop=True)
+    if both["participant_id"].nunique() < 2:
+        return {}
+    m = both["pfirrmann_manual"].astype(int).to_numpy()
+    a = both["pfirrmann_auto"].astype(int).to_numpy()
+    clusters = both["participant_id"].to_numpy()
+    out = {}
+    for name in STATISTICS[:-1]:
+        interval = ag.cluster_bootstrap(
+            clusters, lambda idx, name=name: _disc_statistic(name, m[idx], a[idx]),
+            n_resamples=n_resamples, seed=seed,
+        )  # fmt: skip
+        out[name] = list(interval)
+    sums = _full_sums(both).reset_index()
+    if sums["participant_id"].nunique() >= 2:
+        manual, auto = sums["manual"].to_numpy(), sums["auto"].to_numpy()
+        out["ccc_aggregated"] = list(ag.cluster_bootstrap(
+            sums["participant_id"].to_numpy(), lambda idx: ag.lin_ccc(manual[idx], auto[idx]),
+            n_resamples=n_resamples, seed=seed,
+        ))  # fmt: skip
+    return out
+
+
+def agreement_by(pairs: pd.DataFrame, column: str) -> dict[str, dict]:
+    """:func:`grade_agreement` within each value of ``column`` (level, scanner...)."""
+    out = {}
+    for value, part in pairs.groupby(column, sort=True):
+        stats = grade_agreement(part)
+        if stats["n_discs"]:
+            out[str(value)] = stats
+    if column == "level":  # in anatomical order, top down
+        out = {lvl: out[lvl] for lvl in LEVELS if lvl in out}
+    return out
 
 
 def mask_agreement(
@@ -115,8 +176,15 @@ def validate_to_files(
     manual: Path, auto: Path, outdir: Path, *, manual_masks: Path | None = None,
     auto_masks: Path | None = None, t2_maps: Path | None = None,
     manual_pattern: str = MASK_PATTERN, auto_pattern: str = MASK_PATTERN,
+    participants: Path | None = None, bootstrap: int = 2000, seed: int = 0,
 ) -> dict:  # fmt: skip
-    """Compare, write the outputs to ``outdir`` and return the ``agreement.json`` content."""
+    """Compare, write the outputs to ``outdir`` and return the ``agreement.json`` content.
+
+    As a rater study reports it: every statistic with a 95% bootstrap interval resampling
+    patients (``bootstrap`` resamples, 0 for none), the confusion matrix, the agreement per
+    level and, given a ``participants`` table with ``manufacturer`` and
+    ``field_strength_t`` columns, per scanner.
+    """
     outdir = Path(outdir)
     m, notes = read_manual_grades(manual)
     a = read_auto_grades(auto)
@@ -127,8 +195,16 @@ def validate_to_files(
             "participant_id (with sub-), session and level match in the two files"
         )
     result = {"manual": str(manual), "auto": str(auto), **grade_agreement(pairs)}
+    graded = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"])
+    result["n_participants"] = int(graded["participant_id"].nunique())
     result["n_manual_only"] = int(pairs["pfirrmann_auto"].isna().sum())
     result["notes"] = notes
+    if bootstrap:
+        result["ci95"] = bootstrap_intervals(pairs, n_resamples=bootstrap, seed=seed)
+        result["bootstrap"] = {"resamples": bootstrap, "unit": "participant", "seed": seed}
+    result["by_level"] = agreement_by(pairs, "level")
+    if participants is not None:
+        result["by_scanner"] = agreement_by(_with_scanner(pairs, participants), "scanner")
     if "level_uncertain" in pairs:
         flagged = pairs["level_uncertain"].astype("boolean").fillna(False).astype(bool)
         result["n_level_uncertain_discs"] = int(flagged.sum())
@@ -139,12 +215,58 @@ def validate_to_files(
     table = pd.DataFrame(conf, columns=[f"auto_{g}" for g in ag.GRADES])
     table.insert(0, "manual", list(ag.GRADES))
     write_tsv(table, outdir / "confusion.tsv")
+    result["confusion"] = {"rows": "manual grade 1..5", "columns": "automatic grade 1..5",
+                           "counts": conf.tolist()}  # fmt: skip
     _plot_confusion(conf, outdir / "confusion.png")
     if manual_masks and auto_masks:
         patterns = (manual_pattern, auto_pattern)
         result |= _masks(manual_masks, auto_masks, t2_maps or auto_masks, outdir, patterns)
     write_json(result, outdir / "agreement.json")
     return result
+
+
+def agreement_lines(result: dict) -> list[str]:
+    """``agreement.json`` as a rater study prints it: each statistic with its interval, the
+    confusion matrix, the agreement per level and per scanner."""
+    ci = result.get("ci95", {})
+
+    def stat(name: str, record: dict = result) -> str:
+        value = record.get(name, np.nan)
+        low, high = ci.get(name, (np.nan, np.nan)) if record is result else (np.nan, np.nan)
+        interval = f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) else ""
+        return f"{value:.3f}{interval}"
+
+    head = (
+        f"{result['n_discs']} discs of {result.get('n_participants', '?')} patients "
+        f"({result['n_not_graded']} not graded); 95% intervals: bootstrap over patients"
+    )
+    lines = [head]
+    for name in STATISTICS:
+        lines.append(f"  {name:18s} {stat(name)}")
+    lines.append(f"  grade 1 <-> 4/5 confusions: {result.get('grade_1_4or5_swaps', 0)}")
+    counts = result.get("confusion", {}).get("counts")
+    if counts:
+        lines.append("  confusion (rows manual 1..5, columns automatic 1..5):")
+        lines += ["    " + " ".join(f"{c:4d}" for c in row) for row in counts]
+    for key, title in (("by_level", "level"), ("by_scanner", "scanner")):
+        for name, record in result.get(key, {}).items():
+            kappa = stat("kappa_quadratic", record)
+            lines.append(
+                f"  {title} {name}: n {record['n_discs']}, kappa_q {kappa}, exact "
+                f"{stat('exact_agreement', record)}, within one {stat('within_one', record)}"
+            )
+    return lines
+
+
+def _with_scanner(pairs: pd.DataFrame, participants: Path) -> pd.DataFrame:
+    """``pairs`` with a ``scanner`` column (manufacturer and field strength) per participant."""
+    table = read_table(participants, [Column("participant_id"), Column("manufacturer"),
+                                      Column("field_strength_t", "float", low=0, high=20)],
+                       what="participants table", unique=("participant_id",))  # fmt: skip
+    vendor = table["manufacturer"].str.split().str[0].str.title()
+    scanner = vendor + " " + table["field_strength_t"].map(lambda t: f"{t:g} T")
+    scanners = pd.DataFrame({"participant_id": table["participant_id"], "scanner": scanner})
+    return pairs.merge(scanners, on="participant_id", how="left")
 
 
 def _masks(manual_masks: Path, auto_masks: Path, t2_maps: Path, outdir: Path, patterns) -> dict:
