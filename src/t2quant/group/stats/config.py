@@ -12,7 +12,7 @@ A configuration is a TOML file (``pipelines/asteroid.toml`` is the trial's)::
     covariates = []                 # extra fixed effects, e.g. ["bmi", "sex"]
     fdr = true                      # Benjamini-Hochberg across all subgroup tests
     min_participants_per_arm = 3    # smaller subgroups get a row with a warning, no fit
-    exclude_failed = true           # leave out rows with qc_status=failed (they are counted)
+    exclude_failed = true           # leave out rows with qc_status failed or excluded (counted)
 
     [custom.age_quartile]           # a moderator of your own
     column = "age"
