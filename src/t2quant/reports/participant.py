@@ -224,7 +224,7 @@ def _decay_and_maps(files: dict[str, Path], t2, lab: np.ndarray) -> list[str]:
     return ["<h3>Echo decay in each disc</h3>",
             decay_figure(echoes, te_ms, maps, lab) if echoes is not None
             else "<p>Echo images not found.</p>",
-            "<h3>B1 and R² maps</h3>", maps_figure(maps["b1"], r2, z)]  # fmt: skip
+            "<h3>B1 and R² maps</h3>", maps_figure(maps["b1"], r2, z, t2.voxel_mm)]  # fmt: skip
 
 
 def _echoes(sidecar: Path) -> tuple[np.ndarray | None, np.ndarray]:

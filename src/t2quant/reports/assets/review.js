@@ -38,7 +38,7 @@
 
   function save() {
     localStorage.setItem(storeKey, JSON.stringify(ratings));
-    const n = Object.keys(ratings).length;
+    const n = rows.filter((row) => ratings[keyOf(row)]).length;  // not those of removed discs
     document.getElementById("rated-count").textContent = n + (n === 1 ? " disc" : " discs") + " rated";
   }
 
