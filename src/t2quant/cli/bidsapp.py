@@ -42,7 +42,9 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
         usage="t2quant BIDS_DIR OUT_DIR {participant,group} [options]",
         description="BIDS-Apps form. participant: fit T2 maps, segment, measure and grade the "
         "discs of every session (Nipype workflows) into OUT_DIR/sub-X/ses-Y/anat, with an "
-        "HTML report per participant. group: the disc table, the moderator stage and, given "
+        "HTML report per participant (OUT_DIR/sub-X.html), in which a rater accepts or "
+        "excludes each disc, confirms or corrects its grade and exports "
+        "sub-X_desc-ratings.tsv. group: the disc table, the moderator stage and, given "
         "manual grades (or a synthetic study's ground truth), their agreement, into "
         "OUT_DIR/group, with OUT_DIR/group.html; --ratings applies the raters' reviews "
         "exported from the participant reports. Options may come before or after the "

@@ -161,11 +161,18 @@ def _summary_row(summary: SessionSummary, row: dict[str, str]) -> str:
     return "<tr>" + "".join(cells) + "</tr>"
 
 
+def _mid_slice(labels: np.ndarray) -> int:
+    """The sagittal slice with the most disc voxels (the middle one when none is labelled)."""
+    if not labels.any():
+        return labels.shape[2] // 2
+    return int(np.argmax((labels > 0).sum(axis=(0, 1))))
+
+
 def _views(t2, labels: np.ndarray) -> str:
     """The mid-sagittal slice (most disc voxels) and its neighbours, large; every other slice
     with a disc behind a toggle."""
     n = labels.shape[2]
-    z = int(np.argmax((labels > 0).sum(axis=(0, 1)))) if labels.any() else n // 2
+    z = _mid_slice(labels)
     main, more = view_slices(labels, z)
 
     def views(slices: list[int]) -> str:
@@ -215,7 +222,7 @@ def session_section(
 
 def _decay_and_maps(files: dict[str, Path], t2, lab: np.ndarray) -> list[str]:
     """Each disc's echo decay beside its fitted curve, and the B1 and R² maps."""
-    z = int(np.argmax((lab > 0).sum(axis=(0, 1)))) if lab.any() else lab.shape[2] // 2
+    z = _mid_slice(lab)
     maps = {"t2": t2.data, "s0": _same_frame(files["s0"], t2), "b1": None}
     if "b1" in files:
         maps["b1"] = _same_frame(files["b1"], t2)
