@@ -72,6 +72,7 @@ FILE_LAYER = {
     "pfirrmann.files",
     "pfirrmann.manual",
     "group.table",
+    "group.ratings",
     "group.stats.files",
     "group.stats.plots",
 }

@@ -127,6 +127,11 @@ good_cells = {
     "level": st.sampled_from(["L4/L5", "L5/S1", "T12/L1", "L4"]),
     "pfirrmann": st.sampled_from(["1", "3", "5", "7", "n/a"]),
     "session": st.sampled_from(["a", "b", ""]),
+    "rater": st.sampled_from(["ana", "", "bo"]),
+    "time": st.sampled_from(["2024-05-01T10:00:00Z", "2024-05-01", "yesterday", "n/a", "1"]),
+    "decision": st.sampled_from(["accept", "exclude", "maybe", ""]),
+    "grade": st.sampled_from(["1", "5", "n/a", "6", "2.5", "x"]),
+    "reason": st.sampled_from(["cut", "n/a", ""]),
 }
 clean_cells = {
     "participant_id": st.sampled_from(["sub-01", "sub-02", "sub-03"]),
@@ -137,6 +142,11 @@ clean_cells = {
     "level": st.sampled_from(["L4/L5", "L5/S1", "T12/L1"]),
     "pfirrmann": st.sampled_from(["1", "3", "5"]),
     "session": st.sampled_from(["a", "b"]),
+    "rater": st.sampled_from(["ana", "bo"]),
+    "time": st.sampled_from(["2024-05-01T10:00:00Z", "2024-05-02T10:00:00.500+02:00"]),
+    "decision": st.sampled_from(["accept", "exclude"]),
+    "grade": st.sampled_from(["1", "5", "n/a"]),
+    "reason": st.sampled_from(["cut"]),
 }
 
 
@@ -207,6 +217,29 @@ def test_manual_grades_are_read_or_refused_by_name(text):
         return
     table, _ = result
     assert table["pfirrmann"].isin([1, 2, 3, 4, 5]).all()
+
+
+RATING_COLUMNS = ("rater", "time", "participant_id", "session", "level", "decision", "grade",
+                  "reason")  # fmt: skip
+
+
+@FUZZ
+@given(text=tsv_texts(required=RATING_COLUMNS))
+def test_ratings_are_read_or_refused_by_name(text):
+    from t2quant.group.ratings import read_ratings_file
+
+    path = _tmp() / "sub-01_desc-ratings.tsv"
+    path.write_bytes(text.encode())
+    try:
+        table = read_ratings_file(path)
+    except InputError as error:
+        _names_the_file(error, path)
+        event("refused")
+        return
+    event("accepted")
+    assert table["decision"].isin(["accept", "exclude"]).all()
+    assert table["grade"].dropna().isin([1, 2, 3, 4, 5]).all() and table["time"].notna().all()
+    assert table.loc[table["decision"] == "exclude", "reason"].notna().all()
 
 
 # --- NIfTI images and label masks --------------------------------------------------------------

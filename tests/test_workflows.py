@@ -63,9 +63,16 @@ def test_participant_level_writes_bids_derivatives(processed):
 
 def test_participant_report_renders_each_session(processed):
     text = (processed / "out" / "sub-01.html").read_text()
-    assert text.count("data:image/png;base64") == 3 * 3  # map, decays, B1/R2 per session
-    assert text.count("<table") == 3 and "pfirrmann_criteria" in text
-    assert "sub-01 / ses-wk12" in text
+    sections = text.split('<section id="ses-')[1:]
+    assert [s.split('"', 1)[0] for s in sections] == ["baseline", "wk06", "wk12"]
+    for section in sections:  # sagittal views (3 large, more behind a toggle), decays, B1, R²
+        assert section.count('alt="sagittal T2 map, slice ') >= 3
+        assert section.count('alt="figure"') == 1  # the decays
+        assert 'alt="B1 (fraction of nominal)"' in section and 'alt="R² of the fit"' in section
+        assert section.count('<tr class="disc"') == 7
+    assert text.count("data:image/png;base64") == text.count("<img")
+    assert text.count("<table") == 1 + 3  # the summary, a disc table per session
+    assert "sub-01 / ses-wk12" in text and "show the Pfirrmann criteria" in text
 
 
 def test_rerun_resumes_from_the_cache_with_identical_outputs(processed):
@@ -175,4 +182,5 @@ def test_report_of_a_session_without_labels_says_so(processed, tmp_path):
     report = write_participant_report(out / "sub-01.html", "01", files)
     text = report.read_text()
     assert "No disc was labelled in this session" in text and "No disc to show." in text
-    assert text.count("data:image/png;base64") == 2  # the T2 map and the B1/R2 maps
+    # the mid slice and its two neighbours (no other slice holds a disc), the B1 and R² maps
+    assert text.count("data:image/png;base64") == 3 + 2

@@ -43,9 +43,12 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
         usage="t2quant BIDS_DIR OUT_DIR {participant,group} [options]",
         description="BIDS-Apps form. participant: fit T2 maps, segment, measure and grade the "
         "discs of every session (Nipype workflows) into OUT_DIR/sub-X/ses-Y/anat, with an "
-        "HTML report per participant. group: the disc table, the moderator stage and, given "
+        "HTML report per participant (OUT_DIR/sub-X.html), in which a rater accepts or "
+        "excludes each disc, confirms or corrects its grade and exports "
+        "sub-X_desc-ratings.tsv. group: the disc table, the moderator stage and, given "
         "manual grades (or a synthetic study's ground truth), their agreement, into "
-        "OUT_DIR/group, with OUT_DIR/group.html. Options may come before or after the "
+        "OUT_DIR/group, with OUT_DIR/group.html; --ratings applies the raters' reviews "
+        "exported from the participant reports. Options may come before or after the "
         "positionals.",
     )
     parser.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="the raw BIDS dataset")
@@ -161,6 +164,16 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
         metavar="TSV",
         help="manual Pfirrmann grades (TSV or SPIDER CSV)",
     )
+    g.add_argument(
+        "--ratings",
+        type=Path,
+        metavar="DIR",
+        help="the ratings exported from the participant reports: every sub-X_desc-ratings.tsv "
+        "in DIR (and its subfolders). An excluded disc keeps its row with qc_status=excluded "
+        "and leaves the models; a confirmed or corrected grade becomes pfirrmann_manual; the "
+        "latest rating of a disc rated twice wins. The audit: group/ratings_applied.tsv and "
+        "group.html",
+    )
 
     g = parser.add_argument_group("Other options")
     g.add_argument(
@@ -204,7 +217,8 @@ def run_bidsapp(argv: Sequence[str]) -> int:
     args = build_bidsapp_parser().parse_intermixed_args(argv)
     if args.analysis_level == "group":
         run_group(GroupSettings(bids_dir=args.bids_dir, output_dir=args.output_dir,
-                                config=args.config, manual_grades=args.manual_grades))  # fmt: skip
+                                config=args.config, manual_grades=args.manual_grades,
+                                ratings=args.ratings))  # fmt: skip
         return 0
     try:
         run_participant(ParticipantSettings(

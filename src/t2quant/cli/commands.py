@@ -100,11 +100,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from t2quant.group.table import disc_table_to_files
-    from t2quant.pfirrmann.manual import read_manual_grades
+    from t2quant.pipeline.group import build_table
 
-    manual = read_manual_grades(args.manual_grades)[0] if args.manual_grades else None
-    table, paths = disc_table_to_files(args.bids, args.derivatives, args.out, manual=manual)
+    table, paths = build_table(
+        args.bids, args.derivatives, args.out, manual_grades=args.manual_grades,
+        ratings=args.ratings, prefix="",
+    )  # fmt: skip
     failed = int((table["qc_status"] == "failed").sum())
     print(f"{len(table)} disc rows ({failed} without a measurement) -> {paths['tsv']}")
     return 0

@@ -265,13 +265,24 @@ def _add_group_parsers(sub) -> None:
         help="build the disc-level table (discs.tsv/.parquet/.json) of a processed study",
         description="One row per participant x session x level: the disc features and "
         "grades of every session under DERIVATIVES, the session's week (sessions.tsv or "
-        "the label), the arm and covariates from participants.tsv, manual grades when "
-        "given. A disc without a measurement keeps its row with a qc_reason.",
+        "the label), the arm and covariates from participants.tsv, manual grades and the "
+        "raters' ratings when given. A disc without a measurement, or excluded by a rater, "
+        "keeps its row with a qc_reason.",
     )
     p.add_argument("bids", type=Path, metavar="BIDS_DIR")
     p.add_argument("derivatives", type=Path, metavar="DERIVATIVES", help="t2quant derivatives")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--manual-grades", type=Path, help="manual Pfirrmann grades TSV or SPIDER CSV")
+    p.add_argument(
+        "--ratings",
+        type=Path,
+        metavar="DIR",
+        help="the ratings exported from the participant reports: every sub-X_desc-ratings.tsv "
+        "in DIR (and its subfolders). An excluded disc keeps its row with qc_status=excluded "
+        "and leaves the models; a confirmed or corrected grade becomes pfirrmann_manual; the "
+        "latest rating of a disc rated twice wins. The audit: ratings_applied.tsv beside "
+        "discs.tsv",
+    )
     p.set_defaults(func=commands.cmd_table)
 
     p = sub.add_parser(

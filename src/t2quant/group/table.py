@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from t2quant import __version__
 from t2quant.errors import InputError, MissingInputError
 from t2quant.features.core import FEATURE_COLUMNS
 from t2quant.features.files import SEGMENTATION_COLUMNS, read_feature_tables
+from t2quant.group.grades import baseline_grades, merge_manual_grades
+from t2quant.group.ratings import Ratings, ratings_to_files
 from t2quant.io import atomic_path, bids, write_json, write_tsv
 from t2quant.io.tables import Column, read_table
 from t2quant.levels import LEVEL_INDEX, LEVELS
@@ -51,8 +52,9 @@ TABLE_COLUMNS: dict[str, str] = {
     "aggregated_pfirrmann_baseline": "sum of the 7 baseline grades (7..35); NaN unless all "
     "7 baseline discs are graded",
     **COVARIATES,
-    "qc_status": "ok, or failed: the disc has no measurement",
-    "qc_reason": "why a disc was not measured",
+    "qc_status": "ok; failed: the disc has no measurement; excluded: a rater excluded its "
+    "segmentation (--ratings)",
+    "qc_reason": "why a disc was not measured, or why a rater excluded it",
 }
 KEYS = ["participant_id", "session", "level"]
 
@@ -136,7 +138,7 @@ def build_disc_table(
     table.loc[missing, "qc_status"] = "failed"
     table.loc[missing, "qc_reason"] = "no feature table for this session (not processed)"
     table["level_index"] = table["level"].map(LEVEL_INDEX).astype(int)
-    table = _grades(table, manual)
+    table = baseline_grades(merge_manual_grades(table, manual))
     cov = ["participant_id", "group", *[c for c in COVARIATES if c in participants]]
     table = table.merge(participants[cov], on="participant_id", how="left")
     unknown = table["group"].isna()
@@ -163,32 +165,6 @@ def _check_participants(participants: pd.DataFrame) -> None:
     arms = set(participants["group"].dropna())
     if not arms <= {"run", "control"}:
         raise InputError(f"participants.tsv: group must be run or control, got {sorted(arms)}")
-
-
-def _grades(table: pd.DataFrame, manual: pd.DataFrame | None) -> pd.DataFrame:
-    out = table.copy()
-    if "pfirrmann_suggested" not in out:
-        out["pfirrmann_suggested"] = np.nan
-    out["pfirrmann_suggested"] = pd.to_numeric(out["pfirrmann_suggested"], errors="coerce")
-    out["pfirrmann_manual"] = np.nan
-    if manual is not None:
-        m = manual[[*KEYS, "pfirrmann"]].rename(columns={"pfirrmann": "_m"})
-        m["session"] = m["session"].astype(str)
-        out = out.merge(m, on=KEYS, how="left")
-        out["pfirrmann_manual"] = pd.to_numeric(out.pop("_m"), errors="coerce")
-    out["pfirrmann"] = out["pfirrmann_manual"].fillna(out["pfirrmann_suggested"])
-    first = out["timepoint_weeks"] == out.groupby("participant_id")["timepoint_weeks"].transform(
-        "min"
-    )
-    base = out.loc[first & (out["timepoint_weeks"] == 0), ["participant_id", "level", "pfirrmann"]]
-    base = base.rename(columns={"pfirrmann": "pfirrmann_baseline"})
-    out = out.merge(base, on=["participant_id", "level"], how="left")
-    agg = base.groupby("participant_id")["pfirrmann_baseline"].agg(["sum", "count"])
-    agg = agg["sum"].where(agg["count"] == len(LEVELS))
-    out["aggregated_pfirrmann_baseline"] = out["participant_id"].map(agg)
-    for column in ("pfirrmann_suggested", "pfirrmann_manual", "pfirrmann", "pfirrmann_baseline"):
-        out[column] = out[column].astype("Int64")
-    return out
 
 
 def study_sessions(bids_dir: Path) -> pd.DataFrame:
@@ -223,10 +199,16 @@ def read_features(derivatives: Path) -> pd.DataFrame:
 
 
 def disc_table_to_files(
-    bids: Path, derivatives: Path, outdir: Path, *, manual: pd.DataFrame | None = None
+    bids: Path,
+    derivatives: Path,
+    outdir: Path,
+    *,
+    manual: pd.DataFrame | None = None,
+    ratings: Ratings | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
-    """Build the table of a BIDS study from its derivatives; write ``discs.tsv``,
-    ``discs.parquet`` and ``discs.json`` into ``outdir``."""
+    """Build the table of a BIDS study from its derivatives, with the raters' ``ratings``
+    applied (:mod:`t2quant.group.ratings`); write ``discs.tsv``, ``discs.parquet`` and
+    ``discs.json`` into ``outdir``, and the ratings' audit ``ratings_applied.tsv``/``.json``."""
     if not Path(derivatives).is_dir():
         raise MissingInputError(
             f"{derivatives}: no such derivatives folder; run the participant level into it first"
@@ -236,7 +218,9 @@ def disc_table_to_files(
         read_features(derivatives), participants, study_sessions(bids), manual=manual
     )
     outdir = Path(outdir)
+    table, rating_paths = ratings_to_files(table, ratings, outdir)
     paths = {"tsv": write_tsv(table, outdir / "discs.tsv"), "parquet": outdir / "discs.parquet"}
+    paths |= {f"ratings_{key}": path for key, path in rating_paths.items()}
     with atomic_path(paths["parquet"]) as tmp:
         table.to_parquet(tmp, index=False)
     paths["json"] = write_json(_dictionary(table), outdir / "discs.json")
@@ -253,5 +237,6 @@ def _dictionary(table: pd.DataFrame) -> dict:
             "rows": len(table),
             "participants": int(table["participant_id"].nunique()),
             "failed": int((table["qc_status"] == "failed").sum()),
+            "excluded": int((table["qc_status"] == "excluded").sum()),
         },
     }

@@ -17,6 +17,10 @@ Derivatives (written by the participant level, ``OUT``)::
     OUT/sub-<p>/ses-<s>/anat/<stem>_discfeatures.tsv (+ .json)     features and grades
     OUT/group/...                                                  group level
 
+Ratings (exported by a rater from a participant report, read by the group level)::
+
+    RATINGS/sub-<p>_desc-ratings.tsv                               a rater's review
+
 ``<stem>`` is ``sub-<p>_ses-<s>``. Every other module asks this one for a name or a file list
 instead of spelling a pattern itself.
 """
@@ -38,6 +42,7 @@ __all__ = [
     "MAP_SUFFIXES",
     "PARTICIPANT_COLUMNS",
     "PARTICIPANT_COVARIATES",
+    "RATINGS_PATTERN",
     "SessionInputs",
     "by_session",
     "classify",
@@ -53,6 +58,7 @@ __all__ = [
     "find_feature_tables",
     "find_in_session",
     "find_mask",
+    "find_ratings",
     "find_t2_maps",
     "find_t2w",
     "find_truth_masks",
@@ -60,6 +66,7 @@ __all__ = [
     "matches",
     "participant_labels",
     "participant_session",
+    "ratings_name",
     "raw_anat",
     "read_filters",
     "report_name",
@@ -132,6 +139,9 @@ _SESSION_FILES = {
 
 DSEG_PATTERN = _SESSION_FILES["dseg"]
 FEATURES_PATTERN = _SESSION_FILES["features"]
+#: A rater's exported ratings; the trailing ``*`` also takes a browser's renamed second
+#: download (``sub-01_desc-ratings (1).tsv``), which would otherwise be left out unseen.
+RATINGS_PATTERN = "sub-*_desc-ratings*.tsv"
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -164,6 +174,11 @@ def feature_names(stem: str) -> dict[str, str]:
 def report_name(participant: str) -> str:
     """``sub-01.html``."""
     return f"sub-{participant.removeprefix('sub-')}.html"
+
+
+def ratings_name(participant: str) -> str:
+    """The ratings a rater exports from a participant's report: ``sub-01_desc-ratings.tsv``."""
+    return f"sub-{participant.removeprefix('sub-')}_desc-ratings.tsv"
 
 
 def segmentation_image_name(stem: str) -> str:
@@ -482,6 +497,28 @@ def find_feature_tables(derivatives: str | os.PathLike) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(path.rglob(FEATURES_PATTERN))
+
+
+def find_ratings(folder: str | os.PathLike) -> list[Path]:
+    """Every exported ratings file (:data:`RATINGS_PATTERN`) in ``folder`` and its subfolders
+    (one per rater, say).
+
+    Raises
+    ------
+    MissingInputError
+        When ``folder`` does not exist.
+    InputError
+        When it holds no ratings file.
+    """
+    if not Path(folder).is_dir():
+        raise MissingInputError(f"--ratings {folder}: no such folder")
+    found = sorted(Path(folder).rglob(RATINGS_PATTERN))
+    if not found:
+        raise InputError(
+            f"--ratings {folder}: no {RATINGS_PATTERN} files; put the files exported from the "
+            "participant reports there"
+        )
+    return found
 
 
 def find_in_session(anat: str | os.PathLike, key: str) -> Path | None:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from t2quant.errors import InputError, MissingInputError
 
-__all__ = ["Column", "read_table"]
+__all__ = ["Column", "read_table", "row_numbers"]
 
 MISSING = ("", "n/a", "N/A", "NA", "nan", "NaN")
 MAX_TABLE_BYTES = 512 * 1024 * 1024
@@ -33,7 +33,8 @@ MAX_TABLE_BYTES = 512 * 1024 * 1024
 class Column:
     """What one column must hold.
 
-    ``kind``: ``"str"``, ``"int"``, ``"float"`` or ``"bool"`` (``true``/``false``/``1``/``0``).
+    ``kind``: ``"str"``, ``"int"``, ``"float"``, ``"bool"`` (``true``/``false``/``1``/``0``) or
+    ``"time"`` (ISO 8601, e.g. ``2024-05-01T14:03:00Z``; read as UTC, no zone = UTC).
     ``required``: the column must be in the header. ``missing_ok``: empty or ``n/a`` cells are
     allowed (read as missing). ``choices``: the allowed values (after typing). ``low`` and
     ``high``: the closed range of a number. ``finite``: infinities are refused.
@@ -117,7 +118,7 @@ def _read_text_table(path: Path, what: str, sep: str | None) -> pd.DataFrame:
 def _typed(values: pd.Series, spec: Column, path: Path, what: str) -> pd.Series:
     missing = values.isin(MISSING)
     if missing.any() and not spec.missing_ok:
-        rows = _rows(missing)
+        rows = row_numbers(missing)
         raise InputError(f"{path}: column {spec.name!r} of the {what} is empty in rows {rows}")
     parsed, bad = _parse(values.where(~missing, None), spec.kind)
     bad &= ~missing
@@ -125,7 +126,7 @@ def _typed(values: pd.Series, spec: Column, path: Path, what: str) -> pd.Series:
         example = values[bad].iloc[0]
         raise InputError(
             f"{path}: column {spec.name!r} of the {what} must hold {_kind_words(spec.kind)}; "
-            f"rows {_rows(bad)} hold {example!r}"
+            f"rows {row_numbers(bad)} hold {example!r}"
         )
     _check_values(parsed, ~missing, spec, path, what)
     return parsed
@@ -135,6 +136,9 @@ def _parse(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     """Typed values and a mask of cells that are not of ``kind``."""
     if kind == "str":
         return values, pd.Series(False, index=values.index)
+    if kind == "time":
+        times = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        return times, times.isna() & values.notna()
     if kind == "bool":
         lowered = values.str.lower()
         mapping = {"true": True, "false": False, "1": True, "0": False}
@@ -155,7 +159,7 @@ def _check_values(values: pd.Series, present: pd.Series, spec: Column, path: Pat
     if spec.kind == "float" and spec.finite:
         infinite = present & values.astype(float).map(lambda v: not math.isfinite(v))
         if infinite.any():
-            raise InputError(f"{where} must be finite; rows {_rows(infinite)} are infinite")
+            raise InputError(f"{where} must be finite; rows {row_numbers(infinite)} are infinite")
     if spec.low is not None or spec.high is not None:
         number = values.astype(float)
         low = -math.inf if spec.low is None else spec.low
@@ -163,7 +167,7 @@ def _check_values(values: pd.Series, present: pd.Series, spec: Column, path: Pat
         out = present & ~number.between(low, high)
         if out.any():
             raise InputError(
-                f"{where} must be within [{low:g}, {high:g}]; rows {_rows(out)} hold "
+                f"{where} must be within [{low:g}, {high:g}]; rows {row_numbers(out)} hold "
                 f"{values[out].iloc[0]}"
             )
     if spec.choices is not None:
@@ -171,7 +175,8 @@ def _check_values(values: pd.Series, present: pd.Series, spec: Column, path: Pat
         if out.any():
             allowed = ", ".join(map(str, spec.choices))
             raise InputError(
-                f"{where} must be one of {allowed}; rows {_rows(out)} hold {values[out].iloc[0]}"
+                f"{where} must be one of {allowed}; rows {row_numbers(out)} hold "
+                f"{values[out].iloc[0]}"
             )
 
 
@@ -189,7 +194,7 @@ def _check_unique(frame: pd.DataFrame, keys: tuple[str, ...], path: Path, what: 
         )
 
 
-def _rows(mask: pd.Series) -> str:
+def row_numbers(mask: pd.Series) -> str:
     """Data-row numbers (1 = the first row under the header) of the first few hits."""
     rows = [int(i) + 1 for i in np.flatnonzero(mask.to_numpy())[:5]]
     more = " ..." if int(mask.sum()) > 5 else ""
@@ -198,4 +203,4 @@ def _rows(mask: pd.Series) -> str:
 
 def _kind_words(kind: str) -> str:
     return {"int": "whole numbers", "float": "numbers", "bool": "true or false",
-            "str": "text"}[kind]  # fmt: skip
+            "time": "ISO 8601 times such as 2024-05-01T14:03:00Z", "str": "text"}[kind]  # fmt: skip

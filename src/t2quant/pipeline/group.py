@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["GroupSettings", "run_group"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["GroupSettings", "build_table", "run_group"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class GroupSettings:
     output_dir: Path
     config: Path | None = None
     manual_grades: Path | None = None
+    ratings: Path | None = None
 
 
 GROUP_STEPS = 5  # table, moderators, agreement, ground-truth check, report and methods
@@ -27,17 +32,17 @@ def run_group(settings: GroupSettings, display=None) -> dict[str, Path]:
     """Run the group level; returns the paths written, by key. ``display``: a
     :class:`~t2quant.pipeline.progress.StageProgress` to show the steps on."""
     from t2quant.group.stats.files import stats_to_files
-    from t2quant.group.table import disc_table_to_files
     from t2quant.io import check_writable
-    from t2quant.pfirrmann.manual import read_manual_grades
     from t2quant.reports.group import write_group_report
     from t2quant.validation.groundtruth import write_groundtruth_check
 
     out = Path(settings.output_dir)
     group = check_writable(out / "group", what="group output folder")
-    manual = read_manual_grades(settings.manual_grades)[0] if settings.manual_grades else None
     step = _stepper(display)
-    table, paths = disc_table_to_files(settings.bids_dir, out, group, manual=manual)
+    table, paths = build_table(
+        settings.bids_dir, out, group, manual_grades=settings.manual_grades,
+        ratings=settings.ratings,
+    )  # fmt: skip
     step()
     _, stats_paths = stats_to_files(paths["tsv"], group, config=settings.config)
     paths |= stats_paths
@@ -84,6 +89,30 @@ def _write_methods(out: Path, settings: GroupSettings) -> dict[str, Path]:
     }
     written = write_citation(out / "logs", {"group": group})
     return {f"citation_{k}": v for k, v in written.items()}
+
+
+def build_table(
+    bids_dir: Path,
+    derivatives: Path,
+    outdir: Path,
+    *,
+    manual_grades: Path | None = None,
+    ratings: Path | None = None,
+    prefix: str = "[t2quant] ",
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """The disc table (``discs.tsv``...) with the manual grades and the raters' ratings (every
+    ``*_desc-ratings.tsv`` in ``ratings``) applied; prints what the ratings changed."""
+    from t2quant.group.ratings import ratings_lines, read_ratings
+    from t2quant.group.table import disc_table_to_files
+    from t2quant.pfirrmann.manual import read_manual_grades
+
+    manual = read_manual_grades(manual_grades)[0] if manual_grades else None
+    rated = read_ratings(ratings) if ratings else None
+    table, paths = disc_table_to_files(bids_dir, derivatives, outdir, manual=manual,
+                                       ratings=rated)  # fmt: skip
+    if rated is not None:
+        print("\n".join(prefix + line for line in ratings_lines(rated, paths["ratings_tsv"])))
+    return table, paths
 
 
 def _agreement(settings: GroupSettings, group: Path) -> Path | None:

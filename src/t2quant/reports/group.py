@@ -1,14 +1,18 @@
-"""The group report ``OUT/group.html``: the disc table's summary, the forest plots and the
-moderator table, the grade agreement, and a synthetic study's ground-truth check."""
+"""The group report ``OUT/group.html``: the disc table's summary, the raters' exclusions and
+corrections (the audit trail of ``--ratings``), the forest plots and the moderator table, the
+grade agreement, and a synthetic study's ground-truth check."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
 import pandas as pd
 
+from t2quant.group.ratings import APPLIED_NAMES
 from t2quant.io import atomic_path, read_tsv
+from t2quant.io.tables import read_table
 from t2quant.reports.figures import embed_png
 from t2quant.reports.layout import html_table, page
 
@@ -41,6 +45,34 @@ def _groundtruth_section(check: dict) -> list[str]:
     return parts
 
 
+def _ratings_section(group: Path) -> list[str]:
+    """Every exclusion and grade correction the raters made (``ratings_applied.tsv``), who made
+    it and when, with the counts and notes of its sidecar."""
+    tsv = group / APPLIED_NAMES["tsv"]
+    if not tsv.exists():
+        return []
+    record = json.loads((group / APPLIED_NAMES["json"]).read_text())
+    c = record["Counts"]
+    parts = ["<h2>Ratings applied (audit trail)</h2>",
+             f"<p>{c['discs_rated']} discs rated ({c['rows_read']} rows in {c['files']} file(s)): "
+             f"{c['accepted']} accepted, {c['excluded']} excluded; {c['grades_given']} grades "
+             f"given, {c['grades_corrected']} of them changed the grade.</p>"]  # fmt: skip
+    if record["Notes"]:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in record["Notes"])
+        parts.append(f"<p>Discs rated more than once (the latest rating wins):</p><ul>{items}</ul>")
+    audit = read_table(tsv, what="ratings audit")  # text as written, n/a kept
+    if audit.empty:
+        return [*parts, "<p>No disc was excluded and no grade changed.</p>"]
+    shown = pd.DataFrame({
+        "rater": audit["rater"], "time": audit["time"],
+        "disc": audit["participant_id"] + " ses-" + audit["session"] + " " + audit["level"],
+        "change": audit["change"], "before -> after": audit["before"] + " -> " + audit["after"],
+        "reason": audit["reason"],
+        "file": audit["file"].map(lambda f: Path(f).name),
+    })  # fmt: skip
+    return [*parts, html_table(shown)]
+
+
 def write_group_report(output_dir: Path) -> Path:
     """``OUT/group.html``: the disc table summary, forest plots and agreement."""
     group = Path(output_dir) / "group"
@@ -50,13 +82,14 @@ def write_group_report(output_dir: Path) -> Path:
         .agg(
             discs=("level", "size"),
             failed=("qc_status", lambda s: int((s == "failed").sum())),
+            excluded=("qc_status", lambda s: int((s == "excluded").sum())),
             t2_mean_ms=("t2_mean_ms", "mean"),
             t2_sd_ms=("t2_mean_ms", "std"),
         )
         .reset_index()
     )
     counts = f"<p>{len(discs)} rows, {discs['participant_id'].nunique()} participants.</p>"
-    parts = ["<h2>Disc table</h2>", counts, html_table(summary)]
+    parts = ["<h2>Disc table</h2>", counts, html_table(summary), *_ratings_section(group)]
     moderators = group / "moderators.tsv"
     if moderators.exists():
         parts += ["<h2>Moderators</h2>"]

@@ -1,17 +1,20 @@
-"""The HTML frame the reports share: page, style, tables."""
+"""The HTML frame the reports share: page, style (``assets/report.css``), tables."""
 
 from __future__ import annotations
 
 import html
+from functools import cache
+from importlib import resources
 
 import pandas as pd
 
-__all__ = ["html_table", "page"]
+__all__ = ["asset", "html_table", "page"]
 
-STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:0.5em 0}td,th{border:1px solid #bbb;
-padding:3px 6px;text-align:left}th{background:#eee}img{max-width:100%}.warn{color:#a00}
-h2{border-bottom:2px solid #ccc;margin-top:2em}"""
+
+@cache
+def asset(name: str) -> str:
+    """A file of ``t2quant/reports/assets`` (the stylesheet, the review script)."""
+    return resources.files("t2quant.reports").joinpath("assets", name).read_text("utf-8")
 
 
 def html_table(frame: pd.DataFrame) -> str:
@@ -19,8 +22,9 @@ def html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}", border=0)
 
 
-def page(title: str, body: str) -> str:
-    """A whole self-contained HTML page."""
+def page(title: str, body: str, *, nav: str = "", script: str = "") -> str:
+    """A whole self-contained HTML page: the style inline, ``nav`` above the title, ``script``
+    at the end of the body."""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"{body}</body></html>")  # fmt: skip
+            f"</title><style>{asset('report.css')}</style></head><body>{nav}"
+            f"<h1>{html.escape(title)}</h1>{body}{script}</body></html>")  # fmt: skip

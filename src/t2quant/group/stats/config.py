@@ -14,7 +14,7 @@ A configuration is a TOML file (``pipelines/asteroid.toml`` is the trial's)::
     fdr = true                      # Benjamini-Hochberg across all subgroup tests, and
                                     # separately across all interaction tests
     min_participants_per_arm = 3    # smaller subgroups get a row with a warning, no fit
-    exclude_failed = true           # leave out rows with qc_status=failed (they are counted)
+    exclude_failed = true           # leave out rows with qc_status failed or excluded (counted)
 
     [custom.age_quartile]           # a moderator of your own
     column = "age"

@@ -22,6 +22,9 @@ from t2quant.group.stats.config import PFIRRMANN_CATEGORIES, ModelSettings, Mode
 __all__ = ["assign_subgroups", "check_table", "quartile_cuts", "quartile_labels"]
 
 REQUIRED = ("participant_id", "timepoint_weeks", "group", "level")
+#: ``qc_status`` values the models leave out with ``exclude_failed``: no measurement, or a
+#: segmentation a rater excluded (``t2quant.group.ratings``).
+LEFT_OUT = ("failed", "excluded")
 
 
 def check_table(table: pd.DataFrame, config: StatsConfig, name: str = "the disc table") -> None:
@@ -98,12 +101,12 @@ def _check_unique_discs(table: pd.DataFrame, name: str) -> None:
 
 
 def analysis_rows(table: pd.DataFrame, model: ModelSettings) -> tuple[pd.DataFrame, int]:
-    """Rows the model can use, and how many were left out (failed QC or no outcome)."""
+    """Rows the model can use, and how many were left out (failed or excluded QC, no outcome)."""
     data = table.copy()
     data[model.outcome] = pd.to_numeric(data[model.outcome], errors="coerce")
     keep = data[model.outcome].notna()
     if model.exclude_failed and "qc_status" in data:
-        keep &= data["qc_status"].fillna("ok") != "failed"
+        keep &= ~data["qc_status"].isin(LEFT_OUT)
     for c in model.covariates:
         keep &= data[c].notna()
     return data[keep].reset_index(drop=True), int((~keep).sum())
