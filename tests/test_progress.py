@@ -15,7 +15,7 @@ def _node(name: str, session: str = "ses_baseline_wf"):
 
 
 def test_plain_lines_only_each_tenth_of_a_stage(monkeypatch):
-    clock_values = iter([0.0, *[10.0 * i for i in range(1, 21)]])
+    clock_values = iter([0.0, 0.0, *[10.0 * i for i in range(1, 21)]])  # display, stage, steps
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock_values))
     stream = io.StringIO()
     with StageProgress(stream=stream) as display:  # a StringIO is not a terminal

@@ -92,7 +92,7 @@ class StageProgress:
 
     def add(self, key: str, label: str, total: int) -> None:
         """A stage of ``total`` steps (shown from now on)."""
-        stage = _Stage(label, max(int(total), 0))
+        stage = _Stage(label, max(int(total), 0), started=time.monotonic())
         if self._rich is not None:
             stage.task = self._rich.add_task(label, total=stage.total)
         self.stages[key] = stage
@@ -101,8 +101,6 @@ class StageProgress:
         """``n`` more steps of stage ``key`` are done."""
         stage = self.stages[key]
         now = time.monotonic()
-        if stage.started is None:
-            stage.started = self._start
         stage.done = min(stage.done + n, stage.total)
         if self._rich is not None:
             self._rich.update(stage.task, completed=stage.done)
