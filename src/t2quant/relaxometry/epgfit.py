@@ -110,22 +110,21 @@ def _dictionary_start(
         ]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     n_b, n_t, _ = atoms.shape
-    flat_atoms = atoms.reshape(n_b * n_t, -1).astype(np.float32)
-    corr = (y.astype(np.float32) @ flat_atoms.T).reshape(-1, n_b, n_t).astype(np.float64)
-    rows = np.arange(y.shape[0])
-    log_grid = np.log(model.t2_grid_ms)
-    if b1_fixed is None:
-        ib, it = np.divmod(np.argmax(corr.reshape(y.shape[0], -1), axis=1), n_t)
+    if b1_fixed is None:  # the correlations stay float32 and are only searched, never kept
+        flat = atoms.reshape(n_b * n_t, -1).astype(np.float32)
+        ib, it = np.divmod(np.argmax(y.astype(np.float32) @ flat.T, axis=1), n_t)
     else:
         ib = np.abs(b1_fixed[:, None] - model.b1_grid[None, :]).argmin(axis=1)
-        it = np.argmax(corr[rows, ib], axis=1)
+        corr = np.einsum("nk,ntk->nt", y.astype(np.float32), atoms[ib].astype(np.float32))
+        it = np.argmax(corr, axis=1)
+    log_grid = np.log(model.t2_grid_ms)
     it_c = np.clip(it, 1, n_t - 2)
-    t_shift = parabola_shift(*(corr[rows, ib, it_c + k] for k in (-1, 0, 1)))
+    t_shift = parabola_shift(*(rowdot(y, atoms[ib, it_c + k]) for k in (-1, 0, 1)))
     log_t2 = log_grid[it_c] + t_shift * (log_grid[1] - log_grid[0])
     if b1_fixed is not None:
         return log_t2, b1_fixed
     ib_c = np.clip(ib, 1, n_b - 2)
-    b_shift = parabola_shift(*(corr[rows, ib_c + k, it] for k in (-1, 0, 1)))
+    b_shift = parabola_shift(*(rowdot(y, atoms[ib_c + k, it]) for k in (-1, 0, 1)))
     b1 = model.b1_grid[ib_c] + b_shift * (model.b1_grid[1] - model.b1_grid[0])
     return log_t2, np.minimum(b1, 1.0)
 
