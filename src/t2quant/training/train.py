@@ -74,7 +74,7 @@ def hard_dice(model: nn.Module, val: list) -> list[float]:
                 inter[c] += ((pred == c) & (y == c)).sum().item()
                 total[c] += (pred == c).sum().item() + (y == c).sum().item()
     model.train()
-    return [round(2 * inter[c] / max(total[c], 1), 3) for c in range(1, N_CLASSES)]
+    return [round(float(2 * inter[c] / max(total[c], 1)), 3) for c in range(1, N_CLASSES)]
 
 
 def _setup(run: Run, bank_dir: Path, out: Path, init: Path | None):
