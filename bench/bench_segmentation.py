@@ -174,7 +174,7 @@ def spider_montage(shown: list, out: Path, columns: int = 10) -> Path:
         ax.axis("off")
     legend = "U level_uncertain, T transitional, M missing_level, S no_sacrum, P partial_disc"
     fig.suptitle(f"SPIDER slices: n_discs/named; flags {legend}, C no_canal", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(out, dpi=55)
     plt.close(fig)
     return out

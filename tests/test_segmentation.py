@@ -190,6 +190,22 @@ def test_a_disc_cut_by_the_top_of_the_field_of_view_is_flagged_not_dropped():
     assert not seg.record("T11/T12").found
 
 
+def test_an_l5_s1_much_smaller_than_the_discs_above_is_flagged_not_renamed():
+    """A thin S1/S2 remnant taken for L5/S1 makes every name one level low: flag it."""
+    from t2quant.segmentation.naming import Disc, _check_anchor_size, _Log
+
+    def disc(area: float, name: str) -> Disc:
+        return Disc(0, np.zeros(2), area, 1, 2, False, name=name)
+
+    named = [disc(a, n) for a, n in zip([230, 180, 220, 190, 160, 280], LEVELS[1:], strict=True)]
+    log = _Log()
+    _check_anchor_size([*named[:-1], disc(45.0, "L5/S1")], log)
+    assert log.flags == {"level_uncertain"} and "remnant" in log.warnings[0]
+    log = _Log()
+    _check_anchor_size(named, log)  # a normal L5/S1 (280 mm2)
+    assert not log.flags and named[-1].name == "L5/S1"
+
+
 # --- single slices ---------------------------------------------------------------------
 
 

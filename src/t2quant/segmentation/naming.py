@@ -6,7 +6,8 @@ connected piece of the disc class in front of the canal that touches a vertebral
 it and a body or the sacrum below it (the top disc may instead be cut by the edge of the
 field of view); pieces between the same two bones are one disc. The anchor is the sacrum
 class: the biggest disc between a vertebral body and the sacrum is L5/S1, and names go up
-from there, each disc sharing a vertebral body with the one below it. The named discs then
+from there, each disc sharing a vertebral body with the one below it; an L5/S1 much smaller
+than the discs above it is flagged (it may be the S1/S2 remnant). The named discs then
 seed the 3D masks: every disc voxel connected to a seed takes the level of the nearest seed
 in the sagittal plane. Nothing is renumbered to look normal: an unsure count is a flag.
 
@@ -53,6 +54,9 @@ LATERAL_RATIO = 0.75  # disc half-width / depth (phantom 0.725 + bulge; anatomy 
 CONUS_WINDOW = (3.25, 4.75)  # usual cord tip in disc steps above L5/S1: L2/L3..T12/L1 with a
 # quarter-step margin inside (a sixth lumbar vertebra puts a normal conus above T12/L1)
 SACRUM_ID = 10_000  # bone id of the sacrum in the bone map
+REMNANT_AREA_RATIO = 0.3  # an L5/S1 smaller than this x the discs above may be the S1/S2
+# remnant (set after the real-anatomy phantom's T2w was named one level low without a flag;
+# on SPIDER, phantoms and the real volumes it adds no alarm to an unflagged session)
 
 
 @dataclass
@@ -325,6 +329,19 @@ def _check_spacing(named: list[Disc], log: _Log) -> None:
                     "level_uncertain")  # fmt: skip
 
 
+def _check_anchor_size(named: list[Disc], log: _Log) -> None:
+    """Flag an L5/S1 much smaller (mid-sagittal area) than the discs above it: a collapsed
+    L5/S1, or the thin S1/S2 remnant taken for it (then every name is one level low)."""
+    if len(named) < 3:
+        return
+    above = float(np.median([d.area_mm2 for d in named[-5:-1]]))
+    ratio = named[-1].area_mm2 / above
+    if ratio < REMNANT_AREA_RATIO:
+        log.add(f"L5/S1 is {ratio:.2f} x the size of the discs above it: a collapsed L5/S1, or "
+                "the S1/S2 remnant taken for it (then every name is one level too low); check "
+                "the count", "level_uncertain")  # fmt: skip
+
+
 def _conus(slab: NDArray, named: list[Disc], spacing: NDArray) -> float | None:
     """Tip of the largest cord component in disc steps above L5/S1 (None if not seen)."""
     cord, n = ndi.label(slab == Cls.CORD)
@@ -357,6 +374,7 @@ def _name(discs, bones, slab, spacing, log: _Log) -> float | None:
         d.name = UPWARD[offset] if offset < len(UPWARD) else None
     named = [d for d in discs if d.name]
     _check_spacing(named, log)
+    _check_anchor_size(named, log)
     steps = _conus(slab, named, spacing)
     _check_conus(steps, log)
     for d in named:
