@@ -11,7 +11,8 @@ Run: ``.venv/bin/python bench/bench_segmentation.py [--seeds 50] [--quick]
    sits directly above the sacrum (between a vertebral body and the sacrum class), and
    whether a miss is flagged. ``--montage`` writes a QC picture of every slice.
 3. The real-anatomy phantom (:mod:`t2quant.synth.real_anatomy`): a T2w FSE and the mean of
-   the 60-120 ms echoes of a clinical MESE, against its true disc labels.
+   the 60-120 ms echoes of a clinical MESE, against its true disc labels: per level, the
+   Dice of the disc given that name, and of the segmented disc lying on it (any name).
 4. ``--seeds`` synthetic phantoms (demo protocol, SPIDER-model grades; every 5th with a
    grade-5 disc): every level named right?, Dice per disc.
 5. Special anatomy (no T11/T12 in view, a sixth lumbar vertebra): flagged, or silently wrong?
@@ -199,8 +200,11 @@ def real_anatomy() -> None:
         for lvl in MANUAL.values():
             found = seg.labels == LEVEL_INDEX[lvl]
             name = INDEX_LEVEL.get(majority(ph.discs[found]), "-")
-            parts.append(f"{lvl} {'ok' if name == lvl else f'on {name}'} "
-                         f"{dice(found, ph.discs == LEVEL_INDEX[lvl]):.3f}")  # fmt: skip
+            truth = ph.discs == LEVEL_INDEX[lvl]
+            best = seg.labels == majority(seg.labels[truth])  # the mask on it, any name
+            verdict = "ok" if name == lvl else f"on {name}"
+            parts.append(f"{lvl} {verdict} {dice(found, truth):.3f} (mask on it "
+                         f"{dice(best, truth):.3f})")  # fmt: skip
         print(f"   {label}: " + "; ".join(parts) + f" | flags {list(seg.flags)}")
 
 
