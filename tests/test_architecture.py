@@ -27,6 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "pfirrmann": {"io", "features", "validation.agreement"},
     "group": {"io", "features", "pfirrmann"},
     "synth": {"io", "relaxometry"},
+    # retraining the disc segmenter: phantom label maps (synth) through the run-time
+    # network contract (segmentation); nothing imports training
+    "training": {"io", "relaxometry", "synth", "segmentation"},
     "validation": {"io", "features", "pfirrmann", "group", "synth"},
     "reports": {
         "io",
@@ -133,6 +136,20 @@ def test_imports_point_down_the_pipeline(module):
 def test_numeric_cores_import_no_io_nipype_or_plotting(module):
     bad = [n for n in _imports(MODULES[module]) if n.startswith(FORBIDDEN_IN_CORES)]
     assert not bad, f"t2quant.{module} is a core; it imports {sorted(bad)}"
+
+
+def test_nothing_imports_the_training_code():
+    users = [m for m, p in MODULES.items() if not m.startswith("training")
+             and any(n.startswith("t2quant.training") for n in _imports(p))]  # fmt: skip
+    assert not users
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("segmentation")))
+def test_the_segmenter_runs_without_a_training_framework(module):
+    """Run time needs onnxruntime only: no torch, onnx or synth in the segmentation stage."""
+    bad = [n for n in _imports(MODULES[module])
+           if n.split(".")[0] in ("torch", "onnx") or n.startswith("t2quant.synth")]  # fmt: skip
+    assert not bad, f"t2quant.{module} imports {sorted(bad)}"
 
 
 def test_nothing_imports_the_command_line():

@@ -155,3 +155,21 @@ def test_grids_must_match():
     labels, t2w, t2, _ = stack_phantom()
     with pytest.raises(ValueError, match="must share one grid"):
         disc_features(labels, t2w[:-1], np.ones(3), t2_ms=t2)
+
+
+def test_a_single_slice_is_measured_but_its_volume_is_nan_with_the_reason():
+    """One sagittal slice (left-right length 1): everything in-plane is measured; the volume
+    needs several slices and is NaN, with the reason in qc_reason."""
+    from t2quant.features.core import ONE_SLICE_REASON
+
+    labels, t2w, t2, _ = stack_phantom()
+    one = slice(3, 4)
+    table = disc_features(labels[:, :, one], t2w[:, :, one], np.array([1.0, 1.0, 4.0]),
+                          t2_ms=t2[:, :, one]).set_index("level")  # fmt: skip
+    row = table.loc["L4/L5"]
+    assert row["qc_status"] == "ok" and row["n_slices"] == 1
+    assert np.isnan(row["volume_mm3"]) and ONE_SLICE_REASON in row["qc_reason"]
+    assert row["height_middle_mm"] == pytest.approx(8.0)
+    assert row["t2_mean_ms"] == pytest.approx(80.0)
+    assert row["nucleus_signal_au"] == pytest.approx(300.0)
+    assert row["csf_signal_au"] == pytest.approx(400.0)

@@ -213,7 +213,8 @@ def test_real_volume_discs_grade_1_or_2(tmp_path, shared_data):
     table = read_tsv(tmp_path / "f" / "T2w_discfeatures.tsv").set_index("level")
     lumbar = ["L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1"]
     assert table.loc[lumbar, "pfirrmann_suggested"].between(1, 2).all()
-    assert table.loc[["T11/T12", "T12/L1"], "qc_reason"].eq("not segmented").all()
+    assert table.loc["T11/T12", "qc_reason"] == "not segmented"
+    assert table.loc["T12/L1", "qc_status"] == "ok"  # cut by the top of the view, kept as seen
     dictionary = json.loads((tmp_path / "f" / "T2w_discfeatures.json").read_text())
     assert "nucleus_csf_ratio" in dictionary["Columns"]
 
@@ -221,10 +222,12 @@ def test_real_volume_discs_grade_1_or_2(tmp_path, shared_data):
 def test_segmentation_confidence_and_flags_follow_the_labels(tmp_path):
     from t2quant.features.files import add_segmentation_qc, records_beside
 
-    table = pd.DataFrame({"level": ["L4/L5", "L5/S1"], "pfirrmann_suggested": [2, 3]})
+    table = pd.DataFrame({"level": ["L4/L5", "L5/S1"], "pfirrmann_suggested": [2, 3],
+                          "qc_reason": ["", "no CSF found behind the disc"]})  # fmt: skip
     labels = tmp_path / "sub-1_ses-a_dseg.nii.gz"
-    write_tsv(pd.DataFrame({"level": ["L4/L5", "L5/S1"], "confidence": [0.9, 0.4]}),
-              tmp_path / "sub-1_ses-a_discs.tsv")  # fmt: skip
+    partial = "partial: the disc is cut by the edge of the field of view"
+    records = {"level": ["L4/L5", "L5/S1"], "confidence": [0.9, 0.4], "note": ["", partial]}
+    write_tsv(pd.DataFrame(records), tmp_path / "sub-1_ses-a_discs.tsv")
     (tmp_path / "sub-1_ses-a_discs.json").write_text(
         json.dumps({"Flags": ["level_uncertain", "no_sacrum"]})
     )
@@ -232,6 +235,7 @@ def test_segmentation_confidence_and_flags_follow_the_labels(tmp_path):
     assert out["segmentation_confidence"].tolist() == [0.9, 0.4]
     assert out["level_uncertain"].tolist() == [True, True]
     assert out["segmentation_flags"].tolist() == ["level_uncertain;no_sacrum"] * 2
+    assert out["qc_reason"].tolist() == ["", f"no CSF found behind the disc; {partial}"]
     manual = add_segmentation_qc(table, *records_beside(tmp_path / "manual_mask.nii.gz"))
     assert manual["segmentation_confidence"].isna().all()
     assert not manual["level_uncertain"].any() and (manual["segmentation_flags"] == "").all()

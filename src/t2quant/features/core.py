@@ -2,7 +2,9 @@
 
 Inputs are arrays in the canonical ``PIR`` frame (see :mod:`t2quant.segmentation.frame`): a
 label volume (0, or 1..7 = T11/T12..L5/S1), the T2-weighted image the grader looks at, and
-optionally a T2 map in ms. No file I/O here.
+optionally a T2 map in ms. No file I/O here. A one-slice image (left-right length 1) is
+measured on that slice; what needs several slices (the volume) is NaN, with the reason in
+``qc_reason``.
 
 Default T2: ``t2_mean_ms`` is the whole-disc mean over every labelled voxel, as in the
 whole-disc T2 of the trial analysis. ``t2_eroded_*`` repeat the statistics without the
@@ -25,10 +27,11 @@ from t2quant.features.intensity import band_depth, summary, two_peak_mixture
 from t2quant.features.regions import csf_signal, erode_in_plane, nucleus_mask
 from t2quant.levels import LEVEL_INDEX, LEVELS
 
-__all__ = ["BAND_DEPTH", "FEATURE_COLUMNS", "MIN_VOXELS", "disc_features"]
+__all__ = ["BAND_DEPTH", "FEATURE_COLUMNS", "MIN_VOXELS", "ONE_SLICE_REASON", "disc_features"]
 
 MIN_VOXELS = 20  # fewer labelled voxels than this: the disc is not measured
 BAND_DEPTH = 0.08  # a dip this deep across the nucleus counts as a horizontal band
+ONE_SLICE_REASON = "one sagittal slice: volume not measured (it needs several slices)"
 
 FEATURE_COLUMNS: dict[str, str] = {
     "level": "disc level, T11/T12 .. L5/S1",
@@ -36,7 +39,7 @@ FEATURE_COLUMNS: dict[str, str] = {
     "qc_status": "ok, or failed (not measured; see qc_reason)",
     "qc_reason": "why a disc was not measured, or what limits a measurement",
     "n_voxels": "labelled voxels",
-    "volume_mm3": "disc volume (mm3)",
+    "volume_mm3": "disc volume (mm3); NaN for a one-slice image (see qc_reason)",
     "n_slices": "sagittal slices the disc spans",
     "midsagittal_area_mm2": "disc area on its mid-sagittal slice (mm2)",
     "ap_length_mm": "disc length along its own axis on the mid-sagittal slice (mm)",
@@ -155,6 +158,9 @@ def _one_disc(labels, t2w, t2_ms, voxel_mm, level: str) -> dict:
     row |= _t2_columns(t2_ms, mask, eroded, nucleus, annulus)
     row |= _signal_columns(t2w, t2_ms, labels, mask, nucleus, annulus, axes, voxel_mm, z, h)
     reasons = []
+    if labels.shape[2] == 1:
+        row["volume_mm3"] = float("nan")
+        reasons.append(ONE_SLICE_REASON)
     if not nucleus.any():
         reasons.append("no nucleus region (disc too thin for the central region)")
     if not np.isfinite(row["csf_signal_au"]):

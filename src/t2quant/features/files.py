@@ -157,20 +157,34 @@ def add_segmentation_qc(
     table: pd.DataFrame, discs: Path | None, discs_json: Path | None
 ) -> pd.DataFrame:
     """Carry the segmentation's per-level confidence (``discs``, a ``_discs.tsv``) and its
-    session flags (``discs_json``) into the table. Labels without them (manual or imported
-    masks) get NaN confidence and no flags."""
+    session flags (``discs_json``) into the table; a disc the segmentation found cut by the
+    edge of the field of view says so in ``qc_reason`` (its volume and heights are lower
+    bounds). Labels without them (manual or imported masks) get NaN confidence, no flags."""
     confidence = pd.Series(np.nan, index=table.index)
     flags: list[str] = []
+    out = table.copy()
     if discs is not None:
-        records = read_tsv(discs).set_index("level")["confidence"]
-        confidence = table["level"].map(records).astype(float)
+        records = read_tsv(discs).set_index("level")
+        confidence = table["level"].map(records["confidence"]).astype(float)
+        notes = table["level"].map(records.get("note", pd.Series(dtype=str))).fillna("")
+        partial = notes.astype(str).str.startswith("partial")
+        if partial.any():
+            out.loc[partial, "qc_reason"] = [
+                _join(r, n)
+                for r, n in zip(out.loc[partial, "qc_reason"], notes[partial], strict=True)
+            ]
     if discs_json is not None:
         flags = list(json.loads(Path(discs_json).read_text()).get("Flags", []))
-    out = table.copy()
     out["segmentation_confidence"] = confidence.to_numpy()
     out["level_uncertain"] = "level_uncertain" in flags
     out["segmentation_flags"] = ";".join(flags)
     return out
+
+
+def _join(reason, note: str) -> str:
+    """A qc_reason with one more note."""
+    reason = "" if pd.isna(reason) else str(reason)
+    return f"{reason}; {note}" if reason else note
 
 
 def measurement_dictionary(source: str, labels: Path, t2map: Path | None) -> dict:

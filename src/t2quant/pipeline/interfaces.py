@@ -168,7 +168,7 @@ class SegmentDiscs(_ThreadLimited):
             labels_from = (self.inputs.scheme, self.inputs.discs_from)
         _, paths = segment_to_files(
             [Path(self.inputs.image)], Path(runtime.cwd), labels_from=labels_from,
-            stem=self.inputs.stem,
+            stem=self.inputs.stem, threads=self.inputs.num_threads,
         )  # fmt: skip
         for key in ("dseg", "lookup", "discs", "discs_json", "qc"):
             self._results[key] = str(paths[key])

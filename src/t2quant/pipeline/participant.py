@@ -279,8 +279,8 @@ def write_methods(settings: ParticipantSettings) -> dict[str, Path]:
     participant = {
         "t2_method": settings.t2_method,
         "t1_ms": DEFAULT_T1_MS,
-        "segmentation": "t2quant classical segmenter (canal-guided column profile, "
-        "sacrum-anchored naming)",
+        "segmentation": "t2quant learned segmenter (a 2D U-Net trained on synthetic phantom "
+        "images only, run with onnxruntime; discs named upward from the sacrum)",
         "discs_from": str(settings.discs_from) if settings.discs_from else None,
         "discs_scheme": settings.discs_scheme,
         "thresholds": str(settings.thresholds) if settings.thresholds else None,

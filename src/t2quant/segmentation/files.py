@@ -18,12 +18,15 @@ from t2quant.segmentation.outputs import write_segmentation
 __all__ = [
     "SegmentationInput",
     "load_t2w_image",
-    "mese_fluid_image",
     "mese_t2w_image",
     "segment_to_files",
 ]
 
 T2W_TE_MS = (60.0, 120.0)
+METHOD = (
+    "t2quant learned segmenter (2D U-Net trained on synthetic phantom images only, "
+    "onnxruntime; discs named upward from the sacrum class; docs/segmentation_model_card.md)"
+)
 
 
 def mese_t2w_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
@@ -36,25 +39,6 @@ def mese_t2w_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
     return np.asarray(data[..., pick], dtype=np.float32).mean(axis=-1)
 
 
-def mese_fluid_image(data: NDArray, te_ms: NDArray) -> NDArray[np.float32]:
-    """An image in which fluid is brightest, from multi-echo data ``(..., n_echoes)``.
-
-    ``late**2 / early``: ``late`` is the mean of the last third of the echoes, ``early`` the
-    mean of the second to fourth echoes (the first echo alone with fewer than 6). That is the
-    late signal times the late/early ratio ``exp(-dTE / T2)``: long-T2 fluid keeps its
-    signal while nucleus, fat and marrow fall by the ratio once more, and air stays dark
-    because its late signal is. Proton density and T1 weighting enter once, through ``late``.
-    """
-    te = np.asarray(te_ms, dtype=np.float64)
-    order = np.argsort(te)
-    n = te.size
-    early_idx = order[1:4] if n >= 6 else order[:1]
-    late_idx = order[-max(1, n // 3) :]
-    early = np.asarray(data[..., early_idx], dtype=np.float32).mean(axis=-1)
-    late = np.asarray(data[..., late_idx], dtype=np.float32).mean(axis=-1)
-    return (late * late / np.maximum(early, np.finfo(np.float32).tiny)).astype(np.float32)
-
-
 MAX_INVALID_FRACTION = 0.5
 """A segmentation image with more invalid (NaN, infinite, negative) voxels than this share is
 refused; with fewer, they are masked out and the session is flagged."""
@@ -62,11 +46,10 @@ refused; with fewer, they are masked out and the session is flagged."""
 
 @dataclass(frozen=True)
 class SegmentationInput:
-    """What is segmented: the image (invalid voxels set to 0), an optional fluid image, the
-    affine, the output stem, the source (for sidecars), the invalid voxels and notes."""
+    """What is segmented: the image (invalid voxels set to 0), the affine, the output stem,
+    the source (for sidecars), the invalid voxels and notes."""
 
     image: NDArray
-    fluid: NDArray | None
     affine: NDArray
     stem: str
     source: str
@@ -87,7 +70,7 @@ def load_t2w_image(inputs: list[Path], te_ms) -> SegmentationInput:
         img = read_image(inputs[0], what="T2-weighted image", ndims=(2, 3), rescale=True)
         data = img.data if img.data.ndim == 3 else img.data[:, :, None]
         invalid = img.invalid if img.invalid.ndim == 3 else img.invalid[:, :, None]
-        loaded = SegmentationInput(data, None, img.affine, bids.stem_of(inputs[0].name),
+        loaded = SegmentationInput(data, img.affine, bids.stem_of(inputs[0].name),
                                    str(inputs[0]), invalid, img.notes)  # fmt: skip
     else:
         from t2quant.io.echoes import load_input
@@ -97,7 +80,7 @@ def load_t2w_image(inputs: list[Path], te_ms) -> SegmentationInput:
         invalid = invalid_voxels(image)
         notes = (f"invalid (NaN, infinite or negative) echo values: {describe_invalid(invalid)}",)
         loaded = SegmentationInput(
-            image, mese_fluid_image(me.data, me.te_ms), me.affine, me.stem,
+            image, me.affine, me.stem,
             ", ".join(map(str, me.sources)), invalid, notes if invalid.any() else (),
         )  # fmt: skip
     return _masked(loaded)
@@ -123,20 +106,18 @@ def _masked(loaded: SegmentationInput) -> SegmentationInput:
         )
     if not loaded.invalid.any():
         return loaded
-    return replace(loaded, image=_zero(loaded.image, loaded.invalid),
-                   fluid=_zero(loaded.fluid, loaded.invalid))  # fmt: skip
-
-
-def _zero(data: NDArray | None, where: NDArray) -> NDArray | None:
-    return None if data is None else np.where(where, 0, data).astype(np.float32)
+    image = np.where(loaded.invalid, 0, loaded.image).astype(np.float32)
+    return replace(loaded, image=image)
 
 
 def segment_to_files(
     inputs: list[Path], outdir: Path, *, orientation: str | None = None,
     labels_from: tuple[str, str] | None = None, te_ms=None, stem: str | None = None,
+    threads: int | None = None,
 ) -> tuple[DiscSegmentation, dict[str, Path]]:  # fmt: skip
     """Segment (or import) the discs of ``inputs`` and write the segmentation files named
-    after ``stem`` (default: the input's own stem) into ``outdir``."""
+    after ``stem`` (default: the input's own stem) into ``outdir``; ``threads`` are the
+    network's onnxruntime threads."""
     src = load_t2w_image([Path(p) for p in inputs], te_ms)
     stem = stem or src.stem
     if labels_from is not None:
@@ -148,9 +129,9 @@ def segment_to_files(
         )  # fmt: skip
         method = f"imported from {mask_path} ({scheme} labels)"
     else:
-        seg = segment_discs(src.image, src.affine, fluid=src.fluid, orientation=orientation,
-                            name=src.source)  # fmt: skip
-        method = "t2quant classical (canal-guided column profile, sacrum-anchored naming)"
+        seg = segment_discs(src.image, src.affine, orientation=orientation, name=src.source,
+                            threads=threads)  # fmt: skip
+        method = METHOD
     seg = _without_invalid(seg, src)
     paths = write_segmentation(seg, src.image, src.affine, outdir, stem, source=src.source,
                                orientation=orientation, method=method)  # fmt: skip

@@ -2,8 +2,9 @@
 
 Segmentation works on a canonical sagittal frame, ``PIR``: array axis 0 runs anterior to
 posterior, axis 1 superior to inferior, axis 2 left to right (nibabel axis codes name the
-direction each axis points toward as its index grows). The input is only permuted and flipped
-into it, never resampled, so labels go back to the input grid exactly.
+direction each axis points toward as its index grows). The input (a volume, or one sagittal
+slice) is only permuted and flipped into it, never resampled, so labels go back to the input
+grid exactly.
 
 The orientation comes from the affine, or from ``orientation`` (axis codes such as ``"IPR"``)
 when the affine is known to be wrong, as in files that stored no orientation.
@@ -56,19 +57,27 @@ def parse_axcodes(codes: str) -> tuple[str, str, str]:
 def to_canonical(
     image: NDArray, affine: NDArray, *, orientation: str | None = None, name: str = "image"
 ) -> Frame:
-    """Check a sagittal volume and permute/flip it into the canonical ``PIR`` frame.
+    """Check a sagittal image and permute/flip it into the canonical ``PIR`` frame.
+
+    ``image`` is 3D ``(X, Y, Z)``, 4D with one volume, or 2D (one slice, taken as
+    ``(X, Y, 1)``); a one-slice image keeps a left-right axis of length 1.
 
     Raises
     ------
     ValueError
-        For a 2D image, an empty or constant image, or a slab that is not sagittal (naming
-        ``name``).
+        For an image that is neither 3D nor one slice, an empty or constant image, or a slab
+        that is not sagittal (naming ``name``).
     """
     data = np.asarray(image)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
-    if data.ndim != 3 or min(data.shape) < 2:
-        raise InputError(f"{name}: need a 3D sagittal volume, got an array of shape {data.shape}")
+    if data.ndim == 2:  # one slice: the affine's third column is the slice direction
+        data = data[:, :, None]
+    if data.ndim != 3 or sorted(data.shape)[1] < 2:
+        raise InputError(
+            f"{name}: need a sagittal image (a 3D volume or one 2D slice), got an array of "
+            f"shape {np.shape(image)}"
+        )
     data = data.astype(np.float32)
     finite = np.isfinite(data)
     if not finite.any() or np.ptp(data[finite]) == 0:

@@ -1,15 +1,24 @@
-"""Name the discs upward from the sacrum, and say when the count is unsure.
+"""Disc instances and level names from the network's classes, counted up from the sacrum.
 
-The anchor is the sacrum: the lowest full disc above it is L5/S1. Below L5/S1 the fused
-sacral segments show only thin remnant discs (S1/S2, sometimes S2/S3), and the thecal sac
-ends near S2. A gap is *remnant-like* when it is thin and dark and lies near the end of the
-canal; the lowest gap is L5/S1 unless it is remnant-like. Names are never shifted to make
-the count look normal: an unsure anchor, an irregular spacing, or levels out of view become
-flags and warnings.
+Naming works on the mid-sagittal slab (the slices within 4 mm of the one with the widest
+spinal canal; each pixel takes the majority class over the slab). There, a disc is a
+connected piece of the disc class in front of the canal that touches a vertebral body above
+it and a body or the sacrum below it (the top disc may instead be cut by the edge of the
+field of view); pieces between the same two bones are one disc. The anchor is the sacrum
+class: the biggest disc between a vertebral body and the sacrum is L5/S1, and names go up
+from there, each disc sharing a vertebral body with the one below it; an L5/S1 much smaller
+than the discs above it is flagged (it may be the S1/S2 remnant). The named discs then
+seed the 3D masks: every disc voxel connected to a seed takes the level of the nearest seed
+in the sagittal plane. Nothing is renumbered to look normal: an unsure count is a flag.
 
-Flags: ``level_uncertain`` (the count may be off by one), ``transitional_anatomy`` (the
-pattern at the lumbosacral junction is not the usual one), ``no_sacrum`` (nothing to anchor
-on: no disc is named), ``missing_level`` (a level of T11/T12..L5/S1 is not in the image).
+Flags: ``no_sacrum`` (no sacrum in view: nothing is named), ``level_uncertain`` (the count
+may be off), ``transitional_anatomy`` (the cord ends where an extra or missing lumbar
+vertebra would put it: the second check), ``missing_level`` (one of T11/T12..L5/S1 is not
+named), ``partial_disc`` (a named disc, or the body above it, is cut by the edge of the
+field of view: kept as seen, not dropped or stretched), ``no_canal`` (no spinal canal seen).
+
+Arrays are ``(SI, AP, LR)`` (see :mod:`t2quant.segmentation.network`); positions in mm are
+(row, column) = (superior->inferior, anterior->posterior).
 """
 
 from __future__ import annotations
@@ -18,220 +27,432 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage as ndi
 
-from t2quant.levels import LEVELS
-from t2quant.segmentation.column import Column
-from t2quant.segmentation.profile import Gap
+from t2quant.levels import LEVEL_INDEX, LEVELS
+from t2quant.segmentation.network import Cls
 
-__all__ = ["Naming", "name_gaps"]
+__all__ = ["UPWARD", "Disc", "Naming", "name_discs"]
 
-REMNANT_GAP_MM = 13.0  # a sacral remnant: a dark gap no taller than this between bodies
-SACRUM_VIEW_MM = 30.0  # column needed below the lowest disc to see the sacrum
-SURE_REMNANT_MM = 30.0  # a remnant this close above the end of the thecal sac is not in doubt
-CONUS_ANCHOR_BELOW_MM = 25.0  # a body's worth of column below the lowest disc
+UPWARD = (
+    "L5/S1", "L4/L5", "L3/L4", "L2/L3", "L1/L2", "T12/L1", "T11/T12",
+    "T10/T11", "T9/T10", "T8/T9", "T7/T8", "T6/T7", "T5/T6", "T4/T5",
+)  # fmt: skip
+SEEDED = {name: LEVEL_INDEX[name] for name in (*LEVELS, "T10/T11")}  # levels painted in 3D
+MIN_DISC_MM2 = 25.0  # smallest disc cross-section kept (mid-sagittal)
+MIN_BODY_MM2 = 60.0  # smallest vertebral body cross-section kept
+MIN_SACRUM_MM2 = 250.0  # smallest sacrum cross-section that anchors the count
+TOUCH_MM = 4.0  # a disc "touches" bone within this distance
+SLAB_MM = 4.0  # half-thickness of the mid-sagittal slab
+POSTERIOR_MM = 2.0  # a disc pixel this far behind the canal's front wall is behind it
+SPREAD_MM = 10.0  # farthest a 3D disc voxel may lie from its seed in the sagittal plane
+ANCHOR_GAP_MM = 25.0  # farthest a disc may lie from the sacrum and still be taken as L5/S1
+INLINE_MM = 40.0  # a disc in line with the column: centroids this close front-to-back
+MAX_STEP_MM = 60.0  # farthest step between neighbouring discs
+SPACING_RANGE = (0.55, 1.65)  # neighbouring discs this many median steps apart are even
+LATERAL_RATIO = 0.75  # disc half-width / depth (phantom 0.725 + bulge; anatomy 0.65-0.75)
+CONUS_WINDOW = (3.25, 4.75)  # usual cord tip in disc steps above L5/S1: L2/L3..T12/L1 with a
+# quarter-step margin inside (a sixth lumbar vertebra puts a normal conus above T12/L1)
+SACRUM_ID = 10_000  # bone id of the sacrum in the bone map
+REMNANT_AREA_RATIO = 0.3  # an L5/S1 smaller than this x the discs above may be the S1/S2
+# remnant (set after the real-anatomy phantom's T2w was named one level low without a flag;
+# on SPIDER, phantoms and the real volumes it adds no alarm to an unflagged session)
+
+
+@dataclass
+class Disc:
+    """One mid-sagittal disc: centroid (mm, row S->I and column A->P), area, neighbours."""
+
+    label: int  # component number in the slab
+    centroid_mm: NDArray[np.float64]
+    area_mm2: float
+    above: int | None  # bone id above (body number, or SACRUM_ID)
+    below: int | None
+    partial: bool  # the disc itself is cut by the edge of the field of view
+    name: str | None = None
+    above_cut: bool = False  # the body above is cut by the edge (or missing)
+    merged: list[int] = field(default_factory=list)  # other slab components of this disc
+
+    @property
+    def on_sacrum(self) -> bool:
+        return self.below == SACRUM_ID
+
+    @property
+    def under_body(self) -> bool:
+        return self.above is not None and self.above != SACRUM_ID
 
 
 @dataclass
 class Naming:
-    gaps: dict[str, Gap] = field(default_factory=dict)  # level name -> gap
-    confidence: dict[str, float] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
+    """Discs (superior to inferior; ``name`` None when not named), flags, warnings, and
+    where each of T11/T12..L5/S1 that is not named would be (``missing``)."""
+
+    discs: list[Disc] = field(default_factory=list)
     flags: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    conus_steps: float | None = None  # cord tip in disc steps above L5/S1
+    mid_slice: int = 0
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.discs if d.name]
+
+    def disc(self, level: str) -> Disc | None:
+        return next((d for d in self.discs if d.name == level), None)
 
 
-def name_gaps(
-    gaps: list[Gap], prof: NDArray, column: Column, step_mm: float, conus_mm: float | None = None
-) -> Naming:
-    """Assign level names to the gaps (superior to inferior) from the sacrum upward;
-    ``conus_mm`` (where the cord ends) checks the count."""
-    warnings: list[str] = []
-    flags: set[str] = set()
-    if not gaps:
-        return _unnamed("no disc was found along the column", {"no_sacrum"})
-    anchor, anchor_conf = _anchor(gaps, prof, column, step_mm, warnings, flags, conus_mm)
-    if anchor is None:
-        return _unnamed(warnings[-1], flags)
-    naming = Naming()
-    names = [*list(LEVELS[::-1]), "T10/T11"]
-    for offset, k in enumerate(range(anchor, -1, -1)):
-        if offset >= len(names):
-            break
-        naming.gaps[names[offset]] = gaps[k]
-        naming.confidence[names[offset]] = _confidence(gaps[k]) * anchor_conf
-    _check_spacing(naming, warnings, flags)
-    _check_conus(naming, conus_mm, warnings, flags)
-    top_visible = _top_of_view(prof, column, step_mm)
-    for lvl in LEVELS:
-        if lvl in naming.gaps:
+class _Log:
+    """Warnings and flags collected while naming."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.flags: set[str] = set()
+
+    def add(self, warning: str, *flags: str) -> None:
+        self.warnings.append(warning)
+        self.flags.update(flags)
+
+
+def _slab_range(centre: int, n: int, spacing: NDArray) -> slice:
+    width = max(1, int(np.round(SLAB_MM / spacing[2])))
+    return slice(max(centre - width, 0), min(centre + width + 1, n))
+
+
+def mid_slab(classes: NDArray, spacing: NDArray) -> tuple[NDArray[np.uint8], int]:
+    """Majority class over the slab around the slice with the widest canal, and its centre."""
+    canal = ((classes == Cls.CANAL) | (classes == Cls.CORD)).sum((0, 1)).astype(float)
+    width = max(1, int(np.round(SLAB_MM / spacing[2])))
+    centre = int(np.argmax(ndi.uniform_filter1d(canal, 2 * width + 1, mode="constant")))
+    sub = classes[:, :, _slab_range(centre, classes.shape[2], spacing)]
+    votes = np.stack([(sub == c).sum(2) for c in range(int(Cls.CORD) + 1)])
+    return votes.argmax(0).astype(np.uint8), centre
+
+
+def _components(mask: NDArray, min_mm2: float, pixel_mm2: float) -> tuple[NDArray, NDArray]:
+    """Connected components of ``mask`` and their areas (mm2); those below ``min_mm2`` are 0."""
+    comps, n = ndi.label(mask)
+    sizes = np.bincount(comps.ravel(), minlength=n + 1)[1:] * pixel_mm2
+    if n:
+        comps[np.isin(comps, np.flatnonzero(sizes < min_mm2) + 1)] = 0
+    return comps, sizes
+
+
+def _bones(slab: NDArray, spacing: NDArray) -> NDArray:
+    """Bone id map: vertebral bodies 1..n (big enough), the largest sacrum as SACRUM_ID."""
+    px = spacing[0] * spacing[1]
+    bodies, _ = _components(slab == Cls.BODY, MIN_BODY_MM2, px)
+    sac, sizes = _components(slab == Cls.SACRUM, 0.0, px)
+    if sizes.size and sizes.max() >= MIN_SACRUM_MM2:
+        bodies[sac == int(np.argmax(sizes)) + 1] = SACRUM_ID
+    return bodies
+
+
+def _disk(spacing: NDArray, radius: float) -> NDArray[np.bool_]:
+    r = np.maximum(np.round(radius / spacing[:2]).astype(int), 1)
+    ii, pp = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
+    return (ii * spacing[0]) ** 2 + (pp * spacing[1]) ** 2 <= radius**2
+
+
+def _neighbours(mask, grown, bones, spacing) -> tuple[int | None, int | None]:
+    """Bones touching a disc's superior and inferior faces (most touching pixels each), the
+    faces told apart along the disc's short axis, so steep discs (L5/S1) work too."""
+    pts = np.argwhere(mask) * spacing[:2]
+    centre = pts.mean(0)
+    normal = np.linalg.eigh(np.cov((pts - centre).T))[1][:, 0] if len(pts) > 3 else [1.0, 0.0]
+    normal = np.asarray(normal) * (1 if normal[0] >= 0 else -1)  # points inferior
+    touch = grown & (bones > 0)
+    side = (np.argwhere(touch) * spacing[:2] - centre) @ normal
+    ids = bones[touch]
+    return _most(ids[side < 0]), _most(ids[side > 0])
+
+
+def _most(ids: NDArray) -> int | None:
+    return int(np.bincount(ids).argmax()) if ids.size else None
+
+
+def canal_front(slab: NDArray) -> NDArray | None:
+    """Column of the anterior wall of the spinal canal for every row (interpolated between
+    rows where the canal is seen), or None without a canal."""
+    canal = (slab == Cls.CANAL) | (slab == Cls.CORD)
+    rows = np.flatnonzero(canal.any(1))
+    if rows.size < 10:
+        return None
+    front = np.argmax(canal[rows], axis=1).astype(float)
+    return np.interp(np.arange(slab.shape[0]), rows, ndi.median_filter(front, 9, mode="nearest"))
+
+
+def _drop_behind_canal(comps: NDArray, front: NDArray, spacing: NDArray) -> None:
+    """Remove disc pieces lying mostly behind the canal's front wall (facets, spinous
+    processes)."""
+    rows, cols = np.nonzero(comps)
+    behind = cols > front[rows] + POSTERIOR_MM / spacing[1]
+    for k in np.unique(comps[rows[behind], cols[behind]]):
+        part = comps == k
+        r, c = np.nonzero(part)
+        if np.mean(c > front[r]) > 0.5:
+            comps[part] = 0
+
+
+def _slab_discs(slab: NDArray, fov: NDArray, spacing: NDArray, log: _Log):
+    """Disc candidates of the slab (in front of the canal) with their bony neighbours."""
+    comps, _ = ndi.label(slab == Cls.DISC)
+    front = canal_front(slab)
+    if front is None:
+        log.add("no spinal canal found on the mid-sagittal slab", "no_canal")
+    else:
+        _drop_behind_canal(comps, front, spacing)
+    bones = _bones(slab, spacing)
+    cut = _cut_bones(bones, fov)
+    disk = _disk(spacing, TOUCH_MM)
+    out = []
+    for k, sl in enumerate(ndi.find_objects(comps), start=1):
+        if sl is None:  # removed as lying behind the canal
             continue
-        where = _where_missing(naming, lvl, top_visible)
-        naming.missing[lvl] = where
-        warnings.append(f"{lvl}: {where}")
-        flags.add("missing_level")
-    naming.warnings = tuple(warnings)
-    naming.flags = tuple(sorted(flags))
-    return naming
-
-
-def _unnamed(why: str, flags: set[str]) -> Naming:
-    naming = Naming(warnings=(why,), flags=tuple(sorted(flags | {"level_uncertain"})))
-    naming.missing = dict.fromkeys(LEVELS, "not named: " + why)
-    return naming
-
-
-def _remnant_like(gap: Gap, column: Column, image_end_mm: float) -> bool:
-    """A thin dark gap near the end of the thecal sac: a fused sacral segment's remnant disc.
-    Where the canal runs out of the image its end is unknown and only the shape counts."""
-    if gap.kind != "dark" or gap.bottom_mm - gap.top_mm > REMNANT_GAP_MM:
-        return False
-    canal_end = column.canal_range_mm[1]
-    if canal_end > image_end_mm - 10.0:
-        return True
-    return -10.0 <= canal_end - gap.centre_mm <= 60.0
-
-
-def _anchor(gaps, prof, column, step_mm, warnings, flags, conus_mm) -> tuple[int | None, float]:
-    """Index of the L5/S1 gap and a confidence factor for the whole count."""
-    finite = np.flatnonzero(np.isfinite(prof))
-    image_end = float(column.s_mm[finite[-1]]) if finite.size else 0.0
-    last = gaps[-1]
-    below_last = _column_below(prof, last.bottom_mm, column, step_mm)
-    if _remnant_like(last, column, image_end) and len(gaps) >= 2:
-        anchor = len(gaps) - 2
-        to_canal_end = column.canal_range_mm[1] - last.centre_mm
-        sure = to_canal_end <= SURE_REMNANT_MM
-        if _remnant_like(gaps[anchor], column, image_end) and not sure:
-            warnings.append(
-                "the two lowest discs are both thin and dark: L5/S1 is taken as the upper one "
-                "(a collapsed L5/S1 above the S1/S2 remnant); if the lower one is L5/S1 every "
-                "name is one level too high; check the count"
-            )
-            flags.add("level_uncertain")
-            return anchor, 0.7
-        if not sure:
-            warnings.append(
-                f"the lowest disc (at {last.centre_mm:.0f} mm along the column) is thin and dark "
-                f"but {to_canal_end:.0f} mm above the end of the thecal sac: it is taken as the "
-                "S1/S2 remnant; if it is a collapsed L5/S1 every name is one level too high"
-            )
-            flags.add("level_uncertain")
-            return anchor, 0.8
-        return anchor, 1.0
-    canal_runs_off = column.canal_range_mm[1] > image_end - 10.0
-    if (
-        canal_runs_off
-        and below_last >= CONUS_ANCHOR_BELOW_MM
-        and _cord_ends_in_place(gaps, len(gaps) - 1, conus_mm)
-    ):
-        warnings.append(
-            f"no sacral remnant disc in view (the image ends {below_last:.0f} mm below the "
-            "lowest disc with the canal still running): the lowest disc is taken as L5/S1 "
-            "because the spinal cord then ends between T12/L1 and L2/L3; check the count"
+        pad = tuple(
+            slice(max(s.start - r, 0), s.stop + r) for s, r in zip(sl, disk.shape, strict=True)
         )
-        flags.add("level_uncertain")
-        return len(gaps) - 1, 0.6
-    if below_last < SACRUM_VIEW_MM or canal_runs_off:
-        warnings.append(
-            "no sacrum in the field of view (no sacral remnant disc, and the image ends "
-            f"{below_last:.0f} mm below the lowest disc"
-            + (" with the canal still running" if canal_runs_off else "")
-            + "); levels cannot be anchored"
-        )
-        flags.update({"no_sacrum", "level_uncertain"})
-        return None, 0.0
-    warnings.append("no sacral remnant disc seen below the lowest disc; it is taken as L5/S1")
-    flags.add("level_uncertain")
-    return len(gaps) - 1, 0.7
+        disc = _one_disc(comps[pad] == k, k, pad, bones[pad], fov[pad], slab.shape, disk, spacing)
+        if disc is not None:
+            disc.above_cut = disc.above is None or disc.above in cut
+            out.append(disc)
+    return out, comps, bones
 
 
-def _cord_ends_in_place(gaps: list[Gap], anchor: int, conus_mm: float | None) -> bool:
-    """Whether the cord ends between T12/L1 and L2/L3 when ``gaps[anchor]`` is L5/S1."""
-    if conus_mm is None or anchor < 5:
-        return False
-    return _conus_window(gaps[anchor - 5].centre_mm, gaps[anchor - 3].centre_mm, conus_mm) == ""
+def _one_disc(mask, k, pad, bones, fov, shape, disk, spacing) -> Disc | None:
+    """The disc of slab component ``k`` (``mask`` in its padded box), or None if too small."""
+    area = float(mask.sum() * spacing[0] * spacing[1])
+    if area < MIN_DISC_MM2:
+        return None
+    grown = ndi.binary_dilation(mask, disk)
+    cen = (np.argwhere(mask) + [p.start for p in pad]).mean(0) * spacing[:2]
+    above, below = _neighbours(mask, grown, bones, spacing)
+    edge = not fov[grown].all() or _at_border(pad, grown, shape)
+    if edge and above == below:  # a disc cut by the edge touches only the bone below
+        above = None
+    return Disc(k, cen, area, above, below, bool(edge))
 
 
-def _conus_window(t12_l1_mm: float, l2_l3_mm: float, conus_mm: float) -> str:
-    """Where the cord ends against its usual range (T12/L1..L2/L3 with a quarter-level
-    margin): "" inside it, else "at or above T12/L1" or "at or below L2/L3"."""
-    spacing = 0.5 * (l2_l3_mm - t12_l1_mm)
-    if conus_mm < t12_l1_mm + 0.25 * spacing:
-        return "at or above T12/L1"
-    if conus_mm > l2_l3_mm - 0.25 * spacing:
-        return "at or below L2/L3"
-    return ""
+def _cut_bones(bones: NDArray, fov: NDArray) -> set[int]:
+    """Bones cut by the edge of the field of view (or of the image)."""
+    outside = ~fov
+    outside[[0, -1], :] = True
+    near = ndi.binary_dilation(outside, iterations=2)
+    return {int(i) for i in np.unique(bones[near]) if i > 0}
 
 
-def _column_below(prof: NDArray, s_mm: float, column: Column, step_mm: float) -> float:
-    """How much imaged column (mm) there is below arc length ``s_mm``."""
-    start = int(np.searchsorted(column.s_mm, s_mm))
-    finite = np.isfinite(prof[start:])
-    if not finite.any():
-        return 0.0
-    return float(np.flatnonzero(finite)[-1] * step_mm)
+def _at_border(pad: tuple[slice, ...], grown: NDArray, shape: tuple[int, ...]) -> bool:
+    """Whether a grown disc mask (in its padded box) reaches the first or last image row."""
+    return (pad[0].start == 0 and grown[0].any()) or (pad[0].stop >= shape[0] and grown[-1].any())
 
 
-def _top_of_view(prof: NDArray, column: Column, step_mm: float) -> float | None:
-    finite = np.flatnonzero(np.isfinite(prof))
-    return None if finite.size == 0 else float(column.s_mm[finite[0]])
+def _keep(discs: list[Disc]) -> list[Disc]:
+    """Discs between two bones (or cut by the field of view above a bone); one per bone pair,
+    superior to inferior."""
+    kept: dict[tuple, Disc] = {}
+    for d in sorted(discs, key=lambda d: -d.area_mm2):
+        if d.below is None or (d.above is None and not d.partial) or d.above == d.below:
+            continue  # not between two bones (a fragment inside one bone, or loose)
+        key = (d.above if d.above is not None else -d.label, d.below)
+        host = kept.get(key)
+        if host is None:
+            kept[key] = d
+            continue
+        host.merged.append(d.label)
+        host.area_mm2 += d.area_mm2
+        host.partial |= d.partial
+    return sorted(kept.values(), key=lambda d: d.centroid_mm[0])
 
 
-def _where_missing(naming: Naming, level: str, top_visible: float | None) -> str:
-    """Why a level has no disc: above the field of view, at its top edge, or not found."""
-    named = [(LEVELS.index(lvl), g.centre_mm) for lvl, g in naming.gaps.items() if lvl in LEVELS]
-    if top_visible is None or len(named) < 2:
-        return "not found in the image"
-    idx, centre = zip(*sorted(named), strict=True)
-    spacing = float(np.median(np.diff(centre) / np.diff(idx)))
-    expected = centre[0] - (idx[0] - LEVELS.index(level)) * spacing
-    if expected < top_visible - 0.1 * spacing:
-        return "above the field of view"
-    if expected < top_visible + 0.6 * spacing:
-        return "at the top edge of the field of view; not segmented"
-    return "not found in the image"
+def _anchor(discs: list[Disc], bones: NDArray, spacing: NDArray, log: _Log) -> int | None:
+    """Index of L5/S1 in the superior->inferior list, or None when it cannot be anchored."""
+    if not (bones == SACRUM_ID).any():
+        log.add("no sacrum in the field of view: levels cannot be anchored",
+                "no_sacrum", "level_uncertain")  # fmt: skip
+        return None
+    on = [i for i, d in enumerate(discs) if d.on_sacrum and d.under_body]
+    if on:  # the biggest disc between a body and the sacrum (small ones are artefacts)
+        return max(on, key=lambda i: discs[i].area_mm2)
+    sacrum = np.argwhere(bones == SACRUM_ID) * spacing[:2]
+    gaps = [np.min(np.linalg.norm(sacrum - d.centroid_mm, axis=1)) for d in discs]
+    best = int(np.argmin(gaps))
+    if gaps[best] > ANCHOR_GAP_MM:
+        log.add("no disc lies next to the sacrum: levels cannot be anchored", "level_uncertain")
+        return None
+    log.add(f"no disc lies between a vertebral body and the sacrum: the disc nearest the "
+            f"sacrum ({gaps[best]:.0f} mm) is taken as L5/S1; check the count",
+            "level_uncertain")  # fmt: skip
+    return best
 
 
-def _check_spacing(naming: Naming, warnings: list[str], flags: set[str]) -> None:
-    order = [lvl for lvl in [*LEVELS[::-1], "T10/T11"] if lvl in naming.gaps]
-    centres = np.array([naming.gaps[lvl].centre_mm for lvl in order])
-    if centres.size < 3:
+def _next_up(cur: Disc, rest: list[Disc], log: _Log) -> Disc | None:
+    """The disc above ``cur``: the one sharing its upper vertebral body, else the nearest in
+    line with the column (flagged), else None (the chain stops, flagged)."""
+    nxt = next((d for d in rest if cur.above is not None and d.below == cur.above), None)
+    if nxt is not None:
+        return nxt
+    inline = [d for d in rest if abs(d.centroid_mm[1] - cur.centroid_mm[1]) < INLINE_MM]
+    if not inline or np.linalg.norm(inline[0].centroid_mm - cur.centroid_mm) > MAX_STEP_MM:
+        return None
+    log.add("two neighbouring discs do not share a vertebral body: a disc may be missed or a "
+            "body split; check the count", "level_uncertain")  # fmt: skip
+    return inline[0]
+
+
+def _chain(discs: list[Disc], anchor: int, log: _Log) -> list[Disc]:
+    """Discs from L5/S1 upward (see :func:`_next_up`)."""
+    chain = [discs[anchor]]
+    rest = discs[:anchor][::-1]  # nearest first
+    while rest:
+        nxt = _next_up(chain[-1], rest, log)
+        if nxt is None:
+            log.add(f"the chain of discs stops above {len(chain)} disc(s): the discs above are "
+                    "not named", "level_uncertain")  # fmt: skip
+            break
+        chain.append(nxt)
+        rest = [d for d in rest if d.centroid_mm[0] < nxt.centroid_mm[0]]
+    skipped = len(discs[:anchor]) - (len(chain) - 1)
+    if skipped:
+        log.add(f"{skipped} disc-like region(s) off the chain of vertebrae not named")
+    return chain
+
+
+def _check_spacing(named: list[Disc], log: _Log) -> None:
+    """Neighbouring named discs must be evenly spaced (a missed or split disc is not)."""
+    if len(named) < 3:
         return
-    spacing = np.abs(np.diff(centres))
-    typical = float(np.median(spacing))
-    for a, b, gap_mm in zip(order[:-1], order[1:], spacing, strict=True):
-        if not 0.6 * typical <= gap_mm <= 1.6 * typical:
-            warnings.append(
-                f"{b} to {a}: {gap_mm:.0f} mm between disc centres (typical {typical:.0f} mm); "
-                "a disc may have been missed or split"
-            )
-            flags.add("level_uncertain")
-            for lvl in (a, b):
-                naming.confidence[lvl] *= 0.5
+    gaps = np.linalg.norm(np.diff([d.centroid_mm for d in named], axis=0), axis=1)
+    typical = float(np.median(gaps))
+    for up, low, g in zip(named[:-1], named[1:], gaps, strict=True):
+        if not SPACING_RANGE[0] * typical <= g <= SPACING_RANGE[1] * typical:
+            log.add(f"{up.name} to {low.name}: {g:.0f} mm apart (typical {typical:.0f})",
+                    "level_uncertain")  # fmt: skip
 
 
-def _check_conus(
-    naming: Naming, conus_mm: float | None, warnings: list[str], flags: set[str]
-) -> None:
-    """Flag a cord that ends a level away from the usual T12/L1..L1/L2 by this count."""
-    if conus_mm is None or not {"T12/L1", "L1/L2", "L2/L3"} <= set(naming.gaps):
+def _check_anchor_size(named: list[Disc], log: _Log) -> None:
+    """Flag an L5/S1 much smaller (mid-sagittal area) than the discs above it: a collapsed
+    L5/S1, or the thin S1/S2 remnant taken for it (then every name is one level low)."""
+    if len(named) < 3:
         return
-    where = _conus_window(naming.gaps["T12/L1"].centre_mm, naming.gaps["L2/L3"].centre_mm, conus_mm)
-    if not where:
-        return
-    warnings.append(
-        f"the spinal cord ends {where} by the count from the sacrum (usually between T12/L1 "
-        "and L1/L2): an extra or a missing lumbar vertebra would do this, as would a high or "
-        "low-lying cord; count the vertebrae on a whole-spine view"
+    above = float(np.median([d.area_mm2 for d in named[-5:-1]]))
+    ratio = named[-1].area_mm2 / above
+    if ratio < REMNANT_AREA_RATIO:
+        log.add(f"L5/S1 is {ratio:.2f} x the size of the discs above it: a collapsed L5/S1, or "
+                "the S1/S2 remnant taken for it (then every name is one level too low); check "
+                "the count", "level_uncertain")  # fmt: skip
+
+
+def _conus(slab: NDArray, named: list[Disc], spacing: NDArray) -> float | None:
+    """Tip of the largest cord component in disc steps above L5/S1 (None if not seen)."""
+    cord, n = ndi.label(slab == Cls.CORD)
+    if n == 0 or len(named) < 5:
+        return None
+    rows = np.nonzero(cord == int(np.argmax(np.bincount(cord.ravel())[1:])) + 1)[0]
+    if rows.max() >= slab.shape[0] - 1:
+        return None
+    disc_rows = np.array([d.centroid_mm[0] for d in named])  # superior -> inferior
+    steps = np.arange(len(named))[::-1].astype(float)
+    return float(np.interp(rows.max() * spacing[0], disc_rows, steps, left=np.nan, right=np.nan))
+
+
+def _check_conus(steps: float | None, log: _Log) -> None:
+    """The second check: flag a cord that ends outside its usual window by this count."""
+    if steps is not None and not CONUS_WINDOW[0] <= steps <= CONUS_WINDOW[1]:
+        log.add(f"the cord ends {steps:.1f} disc steps above L5/S1 by this count (usually "
+                f"{CONUS_WINDOW[0]}-{CONUS_WINDOW[1]}): an extra or missing lumbar vertebra?",
+                "transitional_anatomy", "level_uncertain")  # fmt: skip
+
+
+def _name(discs, bones, slab, spacing, log: _Log) -> float | None:
+    """Give names upward from the anchor; run the checks; return the conus position."""
+    anchor = _anchor(discs, bones, spacing, log)
+    if anchor is None:
+        return None
+    if anchor < len(discs) - 1:
+        log.add(f"{len(discs) - 1 - anchor} disc-like region(s) below L5/S1 not named")
+    for offset, d in enumerate(_chain(discs, anchor, log)):
+        d.name = UPWARD[offset] if offset < len(UPWARD) else None
+    named = [d for d in discs if d.name]
+    _check_spacing(named, log)
+    _check_anchor_size(named, log)
+    steps = _conus(slab, named, spacing)
+    _check_conus(steps, log)
+    for d in named:
+        if d.partial or d.above_cut:
+            what = "the disc" if d.partial else "the vertebral body above it"
+            log.add(f"{d.name}: {what} is cut by the edge of the field of view", "partial_disc")
+    return steps
+
+
+def _where_missing(naming: Naming, fov: NDArray, spacing: NDArray) -> dict[str, str]:
+    """Why each of T11/T12..L5/S1 is not named: above the field of view, at its top edge, or
+    not found (extrapolating the named discs' spacing upward)."""
+    named = [d for d in naming.discs if d.name in LEVELS]
+    if not named:
+        why = naming.warnings[-1] if naming.warnings else "no disc found"
+        return {lvl: f"not named: {why}" for lvl in LEVELS}
+    rows = np.flatnonzero(fov.any(1))
+    top_mm = float(rows[0] * spacing[0]) if rows.size else 0.0
+    top = min(named, key=lambda d: d.centroid_mm[0])
+    steps = np.diff(sorted(d.centroid_mm[0] for d in named))
+    step = float(np.median(steps)) if steps.size else 35.0
+    out = {}
+    for lvl in LEVELS[: LEVELS.index(top.name)]:
+        expected = top.centroid_mm[0] - (LEVELS.index(top.name) - LEVELS.index(lvl)) * step
+        if expected < top_mm - 0.1 * step:
+            out[lvl] = "above the field of view"
+        elif expected < top_mm + 0.6 * step:
+            out[lvl] = "at the top edge of the field of view; not segmented"
+        else:
+            out[lvl] = "not found in the image"
+    return out
+
+
+def _spread(classes: NDArray, seeds: NDArray, centre: int, spacing: NDArray) -> NDArray:
+    """3D level map: disc voxels connected to a seed take the nearest seed's value, out to
+    ``LATERAL_RATIO`` times the seed's front-to-back depth on either side of the midline."""
+    comps, _ = ndi.label(classes == Cls.DISC)
+    sl = _slab_range(centre, classes.shape[2], spacing)
+    hit = np.unique(comps[:, :, sl][(seeds > 0)[:, :, None] & (comps[:, :, sl] > 0)])
+    keep = np.isin(comps, hit[hit > 0])
+    dist, (ii, pp) = ndi.distance_transform_edt(
+        seeds == 0, sampling=spacing[:2], return_indices=True
     )
-    flags.update({"level_uncertain", "transitional_anatomy"})
-    for lvl in naming.confidence:
-        naming.confidence[lvl] *= 0.7
+    nearest = np.where(dist <= SPREAD_MM, seeds[ii, pp], 0)
+    levels = np.where(keep, nearest[:, :, None], 0).astype(np.uint8)
+    lateral = np.abs(np.arange(classes.shape[2]) - centre) * spacing[2]
+    for value in np.unique(seeds[seeds > 0]):
+        cols = np.flatnonzero((seeds == value).any(0))
+        far = lateral > LATERAL_RATIO * (cols[-1] - cols[0] + 1) * spacing[1]
+        levels[:, :, far] = np.where(levels[:, :, far] == value, 0, levels[:, :, far])
+    return levels
 
 
-def _confidence(gap: Gap) -> float:
-    """How clearly the disc stands out: full for a clear nucleus or collapse, less when the
-    disc is only told apart by its endplates."""
-    strength = min(1.0, abs(gap.contrast) / 0.5)
-    return round(0.5 + 0.45 * strength, 3)
+def name_discs(
+    classes: NDArray, spacing: NDArray, fov: NDArray | None = None
+) -> tuple[Naming, NDArray[np.uint8]]:
+    """Name the discs of a class map ``(SI, AP, LR)``.
+
+    ``spacing`` is the voxel size (mm) per axis and ``fov`` the imaged region (default: all).
+    Returns the naming and a level map of the same shape: 0, or the project's label index
+    (1..7 = T11/T12..L5/S1; discs above T11/T12 are named in the naming only).
+    """
+    spacing = np.asarray(spacing, float)
+    slab, centre = mid_slab(classes, spacing)
+    fov2d = np.ones(slab.shape, bool) if fov is None else fov[:, :, centre]
+    log = _Log()
+    pieces, comps, bones = _slab_discs(slab, fov2d, spacing, log)
+    discs = _keep(pieces)
+    steps = _name(discs, bones, slab, spacing, log) if discs else None
+    if not discs:
+        log.add("no disc found between vertebral bodies", "level_uncertain")
+    seeds = np.zeros(slab.shape, np.uint8)
+    for d in discs:
+        if d.name in SEEDED:
+            seeds[np.isin(comps, [d.label, *d.merged])] = SEEDED[d.name]
+    if len({d.name for d in discs} & set(LEVELS)) < len(LEVELS):
+        log.flags.add("missing_level")
+    naming = Naming(discs, tuple(sorted(log.flags)), tuple(log.warnings), steps, centre)
+    naming.missing = _where_missing(naming, fov2d, spacing)
+    levels = _spread(classes, seeds, centre, spacing)
+    return naming, np.where(levels <= len(LEVELS), levels, 0).astype(np.uint8)

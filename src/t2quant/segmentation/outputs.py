@@ -55,7 +55,7 @@ def records_table(seg) -> pd.DataFrame:
 
 def write_segmentation(
     seg, image: NDArray, affine: NDArray, outdir: str | Path, stem: str, *, source: str = "",
-    orientation: str | None = None, method: str = "t2quant classical",
+    orientation: str | None = None, method: str = "",
 ) -> dict[str, Path]:  # fmt: skip
     """Write ``<stem>_dseg.nii.gz``, ``<stem>_dseg.tsv``, ``<stem>_discs.tsv`` (+ JSON with
     the warnings and flags) and ``<stem>_qc.png`` into ``outdir``."""
@@ -79,8 +79,22 @@ def write_segmentation(
     return paths
 
 
+def qc_slices(labels: NDArray) -> list[int]:
+    """Sagittal slices of a canonical ``PIR`` label volume to show: the disc's centre and a
+    quarter of its span to either side (or of the image without discs); one for one slice."""
+    nz = labels.shape[2]
+    if nz == 1:
+        return [0]
+    present = np.flatnonzero(labels.any(axis=(0, 1)))
+    if not present.size:
+        return [nz // 4, nz // 2, 3 * nz // 4]
+    span = present[-1] - present[0]
+    return [present[0] + span // 4, (present[0] + present[-1]) // 2, present[-1] - span // 4]
+
+
 def qc_picture(seg, image: NDArray, affine: NDArray, path: Path, *, orientation=None) -> Path:
-    """Three sagittal slices (centre and either side) with each disc coloured and named."""
+    """Three sagittal slices (centre and either side; one for a one-slice image) with each
+    disc coloured and named."""
     import nibabel.orientations as nio
     from matplotlib.colors import ListedColormap
 
@@ -91,18 +105,13 @@ def qc_picture(seg, image: NDArray, affine: NDArray, path: Path, *, orientation=
 
     frame = to_canonical(image, affine, orientation=orientation)
     lab = nio.apply_orientation(np.asarray(seg.labels).astype(int), frame.transform)
-    present = np.flatnonzero(lab.any(axis=(0, 1)))
+    slices = qc_slices(lab)
     nz = frame.data.shape[2]
-    if present.size:
-        span = present[-1] - present[0]
-        slices = [present[0] + span // 4, (present[0] + present[-1]) // 2, present[-1] - span // 4]
-    else:
-        slices = [nz // 4, nz // 2, 3 * nz // 4]
     colors = ListedColormap(["#00000000"] + [LEVEL_COLORS[lvl] for lvl in LEVELS])
     aspect = frame.voxel_mm[1] / frame.voxel_mm[0]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 6.5))
+    fig, axes = plt.subplots(1, len(slices), figsize=(4 * len(slices), 6.5), squeeze=False)
     hi = np.percentile(frame.data, 99.5)
-    for ax, z in zip(axes, slices, strict=True):
+    for ax, z in zip(axes[0], slices, strict=True):
         ax.imshow(frame.data[:, :, z].T, cmap="gray", vmin=0, vmax=hi, aspect=aspect)
         ax.imshow(np.ma.masked_equal(lab[:, :, z].T, 0), cmap=colors, vmin=0, vmax=7,
                   alpha=0.55, aspect=aspect, interpolation="nearest")  # fmt: skip

@@ -15,6 +15,9 @@ import numpy as np
 
 # Healthy reference dimensions of an average adult (mm), superior to inferior.
 _BODY_HEIGHT_MM = {
+    "T6": 19.0,
+    "T7": 19.5,
+    "T8": 20.0,
     "T9": 21.0,
     "T10": 22.0,
     "T11": 23.0,
@@ -31,6 +34,9 @@ _BODY_HEIGHT_MM = {
     "S4": 14.0,
 }
 _BODY_DEPTH_MM = {
+    "T6": 24.0,
+    "T7": 25.0,
+    "T8": 26.0,
     "T9": 27.0,
     "T10": 28.0,
     "T11": 29.0,
@@ -47,6 +53,9 @@ _BODY_DEPTH_MM = {
     "S4": 18.0,
 }
 _DISC_HEIGHT_MM = {
+    "T6/T7": 4.5,
+    "T7/T8": 4.6,
+    "T8/T9": 4.8,
     "T9/T10": 5.0,
     "T10/T11": 5.5,
     "T11/T12": 6.0,
@@ -62,6 +71,9 @@ _DISC_HEIGHT_MM = {
 # Lordotic wedge angle of each disc (deg, positive = taller anteriorly); with the body
 # wedges below, L1-S1 lordosis is about 46 deg before scaling.
 _DISC_WEDGE_DEG = {
+    "T6/T7": -2.0,
+    "T7/T8": -2.0,
+    "T8/T9": -2.0,
     "T9/T10": -2.0,
     "T10/T11": -2.0,
     "T11/T12": -1.0,
@@ -75,6 +87,9 @@ _DISC_WEDGE_DEG = {
     "L6/S1": 13.0,
 }
 _BODY_WEDGE_DEG = {
+    "T6": -3.0,
+    "T7": -3.0,
+    "T8": -3.0,
     "T9": -3.0,
     "T10": -3.0,
     "T11": -3.0,
@@ -88,10 +103,14 @@ _REFERENCE_LORDOSIS_DEG = 46.0
 SACRAL = ("S1", "S2", "S3", "S4")
 
 
-def vertebra_names(extra_lumbar: bool = False) -> tuple[str, ...]:
-    """Vertebrae of the phantom, superior to inferior (``L6`` with ``extra_lumbar``)."""
+THORACIC = ("T6", "T7", "T8", "T9", "T10", "T11", "T12")
+
+
+def vertebra_names(extra_lumbar: bool = False, top: str = "T9") -> tuple[str, ...]:
+    """Vertebrae of the phantom, superior to inferior, from ``top`` (T6..T9; the phantom's
+    default T9) down to S4 (``L6`` with ``extra_lumbar``)."""
     lumbar = ("L1", "L2", "L3", "L4", "L5") + (("L6",) if extra_lumbar else ())
-    return ("T9", "T10", "T11", "T12", *lumbar, *SACRAL)
+    return (*THORACIC[THORACIC.index(top) :], *lumbar, *SACRAL)
 
 
 def _line_normal(theta: float) -> np.ndarray:
@@ -231,6 +250,7 @@ def build_anatomy(
     fat_thickness_mm: float | None = None,
     lordosis_scale: float | None = None,
     sacral_slope_deg: float | None = None,
+    top_vertebra: str = "T9",
 ) -> SpineAnatomy:
     """Draw one subject's spine geometry.
 
@@ -246,6 +266,9 @@ def build_anatomy(
     size_scale, fat_thickness_mm, lordosis_scale, sacral_slope_deg
         Override the seeded draws (overall size factor, subcutaneous fat thickness in mm,
         factor on the disc wedge angles, sacral slope in degrees).
+    top_vertebra
+        The highest vertebra drawn, T6..T9 (the segmenter's training label maps reach T6,
+        as real fields of view do).
     """
     from t2quant.synth.tissues import disc_appearance
 
@@ -258,7 +281,7 @@ def build_anatomy(
         if lordosis_scale is not None
         else ((slope + rng.uniform(0.0, 12.0)) / _REFERENCE_LORDOSIS_DEG)
     )
-    names = vertebra_names(extra_lumbar)
+    names = vertebra_names(extra_lumbar, top_vertebra)
 
     heights = {n: _jitter(rng, _BODY_HEIGHT_MM[n] * scale, 0.04) for n in names}
     depths = {n: _jitter(rng, _BODY_DEPTH_MM[n] * scale, 0.04) for n in names}
