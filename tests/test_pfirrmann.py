@@ -91,7 +91,7 @@ def test_manual_grades_tsv_and_spider_csv(tmp_path, shared_data):
     )
     raw = pd.read_csv(shared_data / "reference" / "spider-gradings" / "radiological_gradings.csv")
     first = raw[(raw["Patient"] == 1) & (raw["IVD label"] == 1)]["Pfirrman grade"].item()
-    row = spider[(spider.participant_id == "sub-1") & (spider.level == "L5/S1")]
+    row = spider[(spider.participant_id == "sub-001") & (spider.level == "L5/S1")]
     assert row["pfirrmann"].item() == first
     assert len(spider) == int(raw["IVD label"].between(1, 7).sum())
     assert "dropped" in notes[0]
