@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,9 @@ from t2quant.levels import LEVELS
 from t2quant.pfirrmann import grade_disc, load_thresholds, read_manual_grades, suggest_pfirrmann
 from t2quant.pfirrmann.calibrate import predict_thresholds
 
-T = load_thresholds()
+T = load_thresholds(Path(__file__).with_name("walk_thresholds_synthetic.json"))
+"""The walk's hand-set thresholds from before the SPIDER calibration (round numbers that
+exercise each branch below); the packaged values are fitted ones (pfirrmann_thresholds.json)."""
 
 
 def disc(r, c, band=0.0, dhi=0.45, status="ok"):
