@@ -76,6 +76,18 @@ def nucleus_mask(
     return out
 
 
+def _near(shape, ij: NDArray, pixel_mm: NDArray, reach_mm: float) -> tuple[NDArray, NDArray]:
+    """The pixels ``(n, 2)`` within ``reach_mm`` of the disc's bounding box (along each image
+    axis) and their flat indices into the plane: every box around a disc lies inside it, so
+    only these need projecting onto the disc's axes."""
+    pad = np.ceil(reach_mm / np.asarray(pixel_mm, dtype=float)).astype(int)
+    lo = np.maximum(ij.min(axis=0) - pad, 0)
+    hi = np.minimum(ij.max(axis=0) + pad + 1, shape)
+    grid = np.stack(np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]),
+                                indexing="ij"), axis=-1).reshape(-1, 2)  # fmt: skip
+    return grid, np.ravel_multi_index((grid[:, 0], grid[:, 1]), shape)
+
+
 def csf_signal(
     t2w_plane: NDArray,
     t2_plane: NDArray | None,
@@ -97,15 +109,16 @@ def csf_signal(
         return float("nan"), 0
     u_disc, _ = axes.project(ij * pixel_mm)
     back = u_disc.min()
-    grid = np.indices(t2w_plane.shape).reshape(2, -1).T
+    reach = float(u_disc.max() - back) + CSF_REACH_MM + half_height_mm + 3.0
+    grid, flat = _near(disc_plane.shape, ij, pixel_mm, reach)
     u, w = axes.project(grid * pixel_mm)
     box = (u <= back - 1.0) & (u >= back - CSF_REACH_MM) & (np.abs(w) <= half_height_mm + 3.0)
-    box &= ~any_disc_plane.ravel()
-    signal = t2w_plane.ravel()[box]
+    box &= ~any_disc_plane.ravel()[flat]
+    signal = t2w_plane.ravel()[flat][box]
     if signal.size == 0:
         return float("nan"), 0
     if t2_plane is not None:
-        fluid = t2_plane.ravel()[box] >= CSF_T2_MS
+        fluid = t2_plane.ravel()[flat][box] >= CSF_T2_MS
         if fluid.sum() >= 5:
             return float(np.median(signal[fluid])), int(fluid.sum())
     n = max(3, round(CSF_TOP_FRACTION * signal.size))
@@ -134,16 +147,16 @@ def vertebra_signal(
         return float("nan"), 0
     u_disc, _ = axes.project(ij * pixel_mm)
     reach = 0.5 * VERTEBRA_AP * float(u_disc.max() - u_disc.min())
-    grid = np.indices(t2w_plane.shape).reshape(2, -1).T
-    u, w = axes.project(grid * pixel_mm)
-    near = (np.abs(u) <= reach) & ~any_disc_plane.ravel()
     start = half_height_mm + VERTEBRA_GAP_MM
+    grid, flat = _near(disc_plane.shape, ij, pixel_mm, float(np.ptp(u_disc)) + start + 9.0)
+    u, w = axes.project(grid * pixel_mm)
+    near = (np.abs(u) <= reach) & ~any_disc_plane.ravel()[flat]
     medians, n = [], 0
     for side in (-1.0, 1.0):
         depth = side * w
         box = near & (depth >= start) & (depth <= start + VERTEBRA_DEPTH_MM)
         if box.sum() >= 5:
-            values = t2w_plane.ravel()[box]
+            values = t2w_plane.ravel()[flat][box]
             medians.append(float(np.median(values)))
             n += int(values.size)
     if not medians:
