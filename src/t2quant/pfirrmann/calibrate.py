@@ -116,14 +116,17 @@ def fit_thresholds(
 ORDINAL_INPUTS = (
     "log_nucleus_csf_ratio",
     "log_nucleus_vertebra_ratio",
-    "log_nucleus_brightest_ratio",
     "nucleus_annulus_contrast",
     "nucleus_signal_cv",
     "disc_height_index",
-    "height_ratio",
 )
 """The criteria of the ordinal model ``t2quant calibrate`` fits (see
-:data:`t2quant.pfirrmann.ordinal.CRITERIA`)."""
+:data:`t2quant.pfirrmann.ordinal.CRITERIA`): the nucleus's signal relative to CSF and to the
+vertebral bodies, the nucleus/annulus distinction, homogeneity and height. Left out on the
+SPIDER slices (docs/pfirrmann_calibration.md): the signal relative to the brightest disc
+(its coefficient was 0.03 of a standard deviation) and the height relative to the spine's
+median disc (it entered with the sign opposite to Pfirrmann's, a taller disc looking more
+degenerated, as a stand-in for the level: the lower discs are taller and more degenerated)."""
 
 
 def fit_ordinal(
@@ -153,7 +156,7 @@ def fit_ordinal(
     k = len(inputs)
     cuts = _five_grade_cuts(seen, model.transform_threshold_params(params)[1:-1])
     return OrdinalModel(
-        tuple(inputs), tuple(float(b) for b in params[:k]), tuple(map(float, centre)),
+        inputs, tuple(float(b) for b in params[:k]), tuple(map(float, centre)),
         tuple(map(float, scale)), tuple(map(float, fill)), tuple(float(c) for c in cuts),  # type: ignore[arg-type]
     )  # fmt: skip
 

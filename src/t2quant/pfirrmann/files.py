@@ -23,6 +23,7 @@ from t2quant.pfirrmann.calibrate import (
 from t2quant.pfirrmann.manual import read_manual_grades
 from t2quant.pfirrmann.ordinal import (
     OrdinalModel,
+    against_pfirrmann,
     default_model,
     model_from_dict,
     predict_grades,
@@ -199,6 +200,7 @@ def calibrate_to_files(
         "thresholds_fitted": {k: v["value"] for k, v in fitted.as_dict().items()},
         "ordinal_model": ordinal.as_dict()["ordinal"],
         "ordinal_inputs": list(ORDINAL_INPUTS),
+        "ordinal_against_pfirrmann": against_pfirrmann(ordinal),
         "grades_seen": sorted(np.unique(truth).astype(int).tolist()),
     }
     write_json(result, outdir / "calibration.json")

@@ -31,6 +31,7 @@ from t2quant.errors import InputError
 __all__ = [
     "CRITERIA",
     "OrdinalModel",
+    "against_pfirrmann",
     "default_model",
     "design",
     "grade_ordinal",
@@ -41,33 +42,45 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Criterion:
-    """One input of the model: the feature column, whether its log is used, and how a
-    radiologist would say its value (``{x}`` is the value)."""
+    """One input of the model: the feature column, whether its log is used, how a
+    radiologist would say its value (``{x}`` is the value), and the sign of its coefficient
+    that Pfirrmann's definitions imply (+1: a larger value, a more degenerated disc; 0: none)."""
 
     column: str
     log: bool
     words: str
+    pfirrmann_sign: int = 0
 
 
 CRITERIA: dict[str, Criterion] = {
-    "log_nucleus_csf_ratio": Criterion("nucleus_csf_ratio", True, "nucleus signal {x:.2f} x CSF"),
+    "log_nucleus_csf_ratio": Criterion(
+        "nucleus_csf_ratio", True, "nucleus signal {x:.2f} x CSF", -1
+    ),
     "log_nucleus_vertebra_ratio": Criterion(
-        "nucleus_vertebra_ratio", True, "nucleus signal {x:.2f} x the adjacent vertebral bodies"
+        "nucleus_vertebra_ratio",
+        True,
+        "nucleus signal {x:.2f} x the adjacent vertebral bodies",
+        -1,
     ),
     "log_nucleus_brightest_ratio": Criterion(
-        "nucleus_brightest_ratio", True, "nucleus signal {x:.2f} x the brightest disc of the spine"
+        "nucleus_brightest_ratio",
+        True,
+        "nucleus signal {x:.2f} x the brightest disc of the spine",
+        -1,
     ),
     "nucleus_annulus_contrast": Criterion(
-        "nucleus_annulus_contrast", False, "nucleus/annulus contrast {x:.2f}"
+        "nucleus_annulus_contrast", False, "nucleus/annulus contrast {x:.2f}", -1
     ),
     "nucleus_signal_cv": Criterion(
-        "nucleus_signal_cv", False, "nucleus inhomogeneity (CV) {x:.2f}"
+        "nucleus_signal_cv", False, "nucleus inhomogeneity (CV) {x:.2f}", 1
     ),
     "band_depth": Criterion("band_depth", False, "horizontal band depth {x:.2f}"),
-    "disc_height_index": Criterion("disc_height_index", False, "disc height index {x:.2f}"),
-    "height_ratio": Criterion("height_ratio", False, "height {x:.2f} x the spine's median disc"),
+    "disc_height_index": Criterion("disc_height_index", False, "disc height index {x:.2f}", -1),
+    "height_ratio": Criterion(
+        "height_ratio", False, "height {x:.2f} x the spine's median disc", -1
+    ),
     "peak_separation_csf": Criterion(
-        "peak_separation_csf", False, "nucleus/annulus peak separation {x:.2f} x CSF"
+        "peak_separation_csf", False, "nucleus/annulus peak separation {x:.2f} x CSF", -1
     ),
 }
 """The criteria an ordinal model may use, by the name of its model input."""
@@ -148,6 +161,17 @@ def model_from_dict(raw: object, name: str) -> OrdinalModel:
         tuple(columns["scale"]), tuple(columns["fill"]), tuple(float(c) for c in cuts),  # type: ignore[arg-type]
         str(raw.get("about", "")), dict(raw.get("fitted_on", {}) or {}),
     )  # fmt: skip
+
+
+def against_pfirrmann(model: OrdinalModel) -> list[str]:
+    """The inputs whose fitted coefficient has the sign opposite to the one Pfirrmann's
+    definitions imply (e.g. a brighter nucleus pushing toward degeneration): a fit to check
+    before trusting its words."""
+    return [
+        name
+        for name, b in zip(model.inputs, model.coef, strict=True)
+        if CRITERIA[name].pfirrmann_sign * b < 0
+    ]
 
 
 def _number(x) -> bool:
