@@ -198,9 +198,11 @@ def _add_grading_parsers(sub) -> None:
         help="measure every labelled disc and suggest its Pfirrmann grade",
         description="Measure each labelled disc of one session (T2 statistics with and "
         "without the one-voxel outline, volume, heights, disc height index, bulge index, "
-        "nucleus and annulus T2 and signal, nucleus/CSF ratio, two-peak mixture separation, "
+        "nucleus and annulus T2 and signal, the nucleus's signal relative to CSF, to the "
+        "adjacent vertebral bodies and to the brightest disc, two-peak mixture separation, "
         "homogeneity, horizontal band) and suggest a Pfirrmann grade with the criteria that "
-        "decided it. IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
+        "decided it (by default an ordinal model fitted to radiologists' grades of real "
+        "slices). IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
         "segment). Writes <stem>_discfeatures.tsv and a JSON data dictionary.",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")

@@ -69,7 +69,8 @@ def load_grader(path: str | Path | None = None) -> Thresholds | OrdinalModel:
 
 GRADE_COLUMNS = {
     "pfirrmann_suggested": "suggested Pfirrmann grade 1..5 (t2quant.pfirrmann)",
-    "pfirrmann_confidence": "confidence of the suggestion, 0..1",
+    "pfirrmann_confidence": "confidence of the suggestion, 0..1 (ordinal model: its "
+    "probability of the suggested grade)",
     "pfirrmann_criteria": "the comparisons that decided the suggestion",
 }
 
