@@ -292,3 +292,32 @@ def test_group_table_and_overall_model_from_the_graded_study(graded_study):
     write_tsv(no_t2, out / "no_t2.tsv")
     assert main(["stats", str(out / "no_t2.tsv"), "-o", str(out / "s2"), "--moderators",
                  "none"]) == 2  # fmt: skip
+
+
+def test_validate_counts_manual_discs_left_ungraded_with_their_reason(tmp_path):
+    """Of 7 manually graded discs of the two participants the automatic table holds, 6 are
+    graded; the seventh keeps its row and its reason; a third participant the automatic table
+    does not hold at all is left out of the count and named in the notes."""
+    from t2quant.validation.validate import validate_to_files
+
+    manual = pd.DataFrame({
+        "participant_id": ["sub-01"] * 4 + ["sub-02"] * 3 + ["sub-03"],
+        "level": ["L2/L3", "L3/L4", "L4/L5", "L5/S1", "L3/L4", "L4/L5", "L5/S1", "L5/S1"],
+        "pfirrmann": [2, 3, 3, 4, 1, 2, 3, 5],
+    })  # fmt: skip
+    auto = pd.DataFrame({
+        "participant_id": ["sub-01"] * 4 + ["sub-02"] * 3,
+        "session": "",
+        "level": ["L2/L3", "L3/L4", "L4/L5", "L5/S1", "L3/L4", "L4/L5", "L5/S1"],
+        "qc_reason": ["not segmented", "", "", "", "", "", ""],
+        "pfirrmann_suggested": pd.array([None, 3, 4, 4, 1, 2, 2], dtype="Int64"),
+    })  # fmt: skip
+    write_tsv(manual, tmp_path / "manual.tsv")
+    write_tsv(auto, tmp_path / "auto.tsv")
+    r = validate_to_files(tmp_path / "manual.tsv", tmp_path / "auto.tsv", tmp_path / "v",
+                          bootstrap=0)  # fmt: skip
+    assert r["n_manual"] == 7 and r["n_discs"] == 6
+    assert r["fraction_manual_graded"] == pytest.approx(6 / 7)
+    assert r["not_graded_reasons"] == {"not segmented": 1}
+    assert any("1 participants of the manual grades (1 discs)" in n for n in r["notes"])
+    assert r["exact_agreement"] == pytest.approx(4 / 6)
