@@ -52,11 +52,11 @@ TISSUES: dict[Tissue, TissueProperties] = {
     # Disc tissue is parameterised by grade (see DISC_GRADES); these are grade-2 values.
     Tissue.NUCLEUS: TissueProperties(t1_ms=1200.0, t2_ms=129.0, pd=0.9, color="#ffffff"),
     Tissue.ANNULUS: TissueProperties(t1_ms=1000.0, t2_ms=55.0, pd=0.72, color="#c0c0c0"),
-    # Marrow: T2 100 ms (70 before issue 18) so that on the T2-weighted image the vertebral
-    # bodies are as bright relative to CSF and discs as SPIDER's (fatty marrow is bright on
-    # fast spin echo; docs/phantom_appearance.md)
+    # Marrow stays at 70 ms although SPIDER's vertebral bodies are brighter relative to their
+    # discs: at 85-100 ms the segmenter loses discs of the real-anatomy phantom (issue 18;
+    # docs/phantom_appearance.md)
     Tissue.MARROW: TissueProperties(
-        t1_ms=550.0, t2_ms=100.0, pd=0.8, texture_sd=0.06, color="#cd853f"
+        t1_ms=550.0, t2_ms=70.0, pd=0.8, texture_sd=0.06, color="#cd853f"
     ),
     Tissue.ENDPLATE: TissueProperties(t1_ms=800.0, t2_ms=12.0, pd=0.15, color="#404040"),
     Tissue.POSTERIOR_ELEMENTS: TissueProperties(
@@ -124,14 +124,15 @@ DISC_GRADES: dict[int, DiscAppearance] = {
     # grade on the SPIDER slices (issue 18; docs/phantom_appearance.md): the nucleus/CSF
     # signal ratio of grades I-II (it was 0.83 and 0.50 on the T2w image, SPIDER's medians are
     # 0.45 and 0.35), the nucleus/annulus contrast of grades III-IV (0.16 and 0.06; SPIDER
-    # 0.30 and 0.28; the annulus darker) and the inhomogeneity that grows with grade. Heights
+    # 0.30 and 0.28; the annulus darker, but not at grade V, whose last echoes would sink into
+    # the noise) and the inhomogeneity that grows with grade. Heights
     # keep Pfirrmann's definitions (V collapsed): measured with the automatic masks the
     # phantom's height index already falls less with grade than the drawn heights do.
     1: DiscAppearance(210.0, 55.0, 62.0, 0.62, 0.60, 0.08, False, 1.00, 0.03, 0.0),
     2: DiscAppearance(129.0, 49.0, 55.0, 0.62, 0.50, 0.12, True, 1.00, 0.06, 0.5),
     3: DiscAppearance(84.0, 43.0, 47.0, 0.62, 0.48, 0.35, False, 0.90, 0.16, 1.0),
     4: DiscAppearance(51.0, 37.0, 40.0, 0.62, 0.38, 0.70, False, 0.70, 0.20, 1.8),
-    5: DiscAppearance(38.0, 33.0, 35.0, 0.50, 0.30, 0.90, False, 0.40, 0.25, 2.5),
+    5: DiscAppearance(38.0, 33.0, 35.0, 0.50, 0.50, 0.90, False, 0.40, 0.25, 2.5),
 }
 
 LEVEL_T2_FACTOR: dict[str, float] = dict(
