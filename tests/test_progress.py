@@ -29,7 +29,8 @@ def test_plain_lines_only_each_tenth_of_a_stage(monkeypatch):
 
 
 def test_node_stages_of_the_participant_level(monkeypatch):
-    monkeypatch.setattr(progress_module.time, "monotonic", lambda: 0.0)
+    now = [0.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: now[0])
     stream = io.StringIO()
     display = StageProgress(stream=stream)
     callback = NodeProgress(display, sessions=3, participants=1)
@@ -37,15 +38,18 @@ def test_node_stages_of_the_participant_level(monkeypatch):
         "fit": ("T2 fits", 3), "segment": ("segmentation", 3),
         "features": ("features and grades", 3), "report": ("participant reports", 1),
     }  # fmt: skip
-    callback(_node("fit_t2"), "start")  # ignored
+    now[0] = 100.0  # the fits begin 100 s after the run: their ETA counts from then
+    callback(_node("fit_t2"), "start")
+    now[0] = 110.0
     callback(_node("fit_t2"), "end")
     callback(_node("collect"), "end")  # not a stage
     callback(_node("report"), "end")
     callback(_node("segment"), "exception")  # failures are reported once, at the end
     assert display.stages["fit"].done == 1 and display.stages["segment"].done == 0
+    assert display.stages["segment"].started is None  # no segmentation node has started
     assert stream.getvalue().splitlines() == [
-        "[t2quant] T2 fits 1/3 (33%), elapsed 0m00s, ETA 0m00s",
-        "[t2quant] participant reports 1/1 (100%), elapsed 0m00s, ETA 0m00s",
+        "[t2quant] T2 fits 1/3 (33%), elapsed 1m50s, ETA 0m20s",
+        "[t2quant] participant reports 1/1 (100%), elapsed 1m50s, ETA 0m00s",
     ]
 
 

@@ -118,3 +118,27 @@ def test_navigation_and_script_settings():
     settings = re.search(r'id="t2quant-review">([^<]*)</script>', script).group(1)
     assert json.loads(settings) == {"participant": "sub-01", "file": "sub-01_desc-ratings.tsv"}
     assert "localStorage" in script and "http" not in script.lower()
+
+
+def test_group_report_lists_the_interaction_tests_before_the_subgroups(tmp_path):
+    from t2quant.reports.group import write_group_report
+
+    group = tmp_path / "group"
+    group.mkdir()
+    pd.DataFrame({"participant_id": ["sub-01"] * 2, "session": ["baseline"] * 2,
+                  "level": ["L4/L5", "L5/S1"], "group": ["run"] * 2,
+                  "t2_mean_ms": [80.0, 70.0], "qc_status": ["ok", "ok"]}).to_csv(
+        group / "discs.tsv", sep="\t", index=False)  # fmt: skip
+    pd.DataFrame({"moderator": ["overall", "sex"], "subgroup": ["all", "female"],
+                  "timepoint_weeks": [6, 6], "estimate_ms": [1.0, 2.0]}).to_csv(
+        group / "moderators.tsv", sep="\t", index=False)  # fmt: skip
+    pd.DataFrame({"moderator": ["sex"], "timepoint_weeks": [12], "test": ["F: ..."], "F": [7.5],
+                  "num_df": [1], "den_df": [37.2], "p_value": [0.0094], "p_fdr": [0.0188],
+                  "inference": ["satterthwaite"]}).to_csv(
+        group / "interactions.tsv", sep="\t", index=False)  # fmt: skip
+    html = write_group_report(tmp_path).read_text()
+    interactions = html.index("Interaction tests (run x week x moderator)")
+    assert interactions < html.index("Subgroup effects")
+    section = html[interactions : html.index("Subgroup effects")]
+    assert "37.2" in section and "0.0094" in section and "satterthwaite" in section
+    assert "F: ..." not in section  # the long test description stays in interactions.tsv

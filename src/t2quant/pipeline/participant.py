@@ -275,12 +275,15 @@ def write_methods(settings: ParticipantSettings) -> dict[str, Path]:
     """``OUT/logs/CITATION.*`` for what this run does (t2quant.reports.citation)."""
     from t2quant.relaxometry.fit import DEFAULT_T1_MS
     from t2quant.reports.citation import write_citation
+    from t2quant.segmentation.network import weights_sha256
 
     participant = {
         "t2_method": settings.t2_method,
         "t1_ms": DEFAULT_T1_MS,
         "segmentation": "t2quant learned segmenter (a 2D U-Net trained on synthetic phantom "
-        "images only, run with onnxruntime; discs named upward from the sacrum)",
+        "images only, run with onnxruntime; discs named upward from the sacrum; weights "
+        f"SHA-256 {weights_sha256()[:12]}, described in the model card "
+        "docs/segmentation_model_card.md)",
         "discs_from": str(settings.discs_from) if settings.discs_from else None,
         "discs_scheme": settings.discs_scheme,
         "thresholds": str(settings.thresholds) if settings.thresholds else None,

@@ -57,8 +57,11 @@ def run_bids_validator(bids_dir: Path) -> Problems:
         ) from None
     issues = report.get("issues", {}).get("issues", [])
     errors = [i for i in issues if i.get("severity") == "error"]
-    warnings = sum(1 for i in issues if i.get("severity") == "warning")
-    note = f"BIDS validator: {len(errors)} error(s), {warnings} warning(s)"
+    kinds = Counter(str(i.get("code", "?")) for i in issues if i.get("severity") == "warning")
+    note = f"BIDS validator: {len(errors)} error(s), {kinds.total()} warning(s)"
+    if kinds:
+        top = ", ".join(f"{code} x{n}" for code, n in kinds.most_common(3))
+        note += f" of {len(kinds)} kind(s) ({top}{', ...' if len(kinds) > 3 else ''})"
     return Problems(tuple(_short(errors, report)), (note,))
 
 

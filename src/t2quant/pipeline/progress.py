@@ -82,7 +82,9 @@ class StageProgress:
             )  # fmt: skip
             self._rich.start()
             for stage in self.stages.values():
-                stage.task = self._rich.add_task(stage.label, total=stage.total)
+                stage.task = self._rich.add_task(
+                    stage.label, total=stage.total, start=stage.started is not None
+                )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -90,12 +92,21 @@ class StageProgress:
             self._rich.stop()
             self._rich = None
 
-    def add(self, key: str, label: str, total: int) -> None:
-        """A stage of ``total`` steps (shown from now on)."""
-        stage = _Stage(label, max(int(total), 0), started=time.monotonic())
+    def add(self, key: str, label: str, total: int, *, started: bool = True) -> None:
+        """A stage of ``total`` steps (shown from now on). Its clock, which the ETA divides,
+        runs from now, or with ``started=False`` from the first :meth:`begin`."""
+        stage = _Stage(label, max(int(total), 0), started=time.monotonic() if started else None)
         if self._rich is not None:
-            stage.task = self._rich.add_task(label, total=stage.total)
+            stage.task = self._rich.add_task(label, total=stage.total, start=started)
         self.stages[key] = stage
+
+    def begin(self, key: str) -> None:
+        """The first step of stage ``key`` has started (later calls change nothing)."""
+        stage = self.stages[key]
+        if stage.started is None:
+            stage.started = time.monotonic()
+            if self._rich is not None:
+                self._rich.start_task(stage.task)
 
     def advance(self, key: str, n: int = 1) -> None:
         """``n`` more steps of stage ``key`` are done."""
@@ -134,8 +145,14 @@ class NodeProgress:
     def __post_init__(self) -> None:
         for node, (key, label) in NODE_STAGES.items():
             total = self.participants if node == "report" else self.sessions
-            self.display.add(key, label, total)
+            self.display.add(key, label, total, started=False)
 
     def __call__(self, node, status: str) -> None:
-        if status == "end" and node.name in NODE_STAGES:
-            self.display.advance(NODE_STAGES[node.name][0])
+        if node.name not in NODE_STAGES:
+            return
+        key = NODE_STAGES[node.name][0]
+        if status == "start":  # a stage's clock (and ETA) runs from its first node's start
+            self.display.begin(key)
+        elif status == "end":
+            self.display.begin(key)  # a cached node ends without having started
+            self.display.advance(key)

@@ -138,30 +138,45 @@ def maps_figure(b1: np.ndarray | None, r2: np.ndarray | None, z: int, voxel_mm: 
 
 
 def decay_figure(echoes: np.ndarray, te_ms: np.ndarray, maps: dict, labels: np.ndarray) -> str:
-    """Mean measured signal of each disc by echo, and the mean of the fitted voxel models.
+    """Every disc's mean measured signal by echo (dots) beside the mean of its voxels' fitted
+    models (line), one colour per level, on a log scale normalised to the disc's first echo,
+    so that the slopes compare the discs' T2 at a glance.
 
     A disc mixes nucleus and annulus, so the mean of its voxels' decays is not one exponential
-    at the median T2; averaging each voxel's fitted curve compares like with like.
+    at the median T2; averaging each voxel's fitted curve compares like with like. One axes
+    for all discs (not a panel each) keeps the figure at about 0.1 s.
     """
-    plt = pyplot()
     indices = [int(i) for i in np.unique(labels[labels > 0])]
     if not indices:
         return "<p>No disc to show.</p>"
-    fig, axes = plt.subplots(1, len(indices), figsize=(2.2 * len(indices), 2.3), squeeze=False)
-    for ax, index in zip(axes[0], indices, strict=True):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.0))
+    for index in indices:
         inside = labels == index
-        ax.plot(te_ms, echoes[inside].mean(axis=0), "o", ms=3, color="k", label="measured")
+        measured = echoes[inside].mean(axis=0)
+        scale = measured[0] if measured[0] > 0 else 1.0
+        color = LEVEL_COLORS.get(INDEX_LEVEL.get(index, ""), "k")
+        name = INDEX_LEVEL.get(index, str(index))
         fitted = inside & np.isfinite(maps["t2"]) & np.isfinite(maps["s0"])
         if maps.get("b1") is not None:
             fitted &= np.isfinite(maps["b1"])
         if fitted.any():
             curve, label = _model_curve(maps, fitted, te_ms)
-            ax.plot(te_ms, curve, "-", color="C3", label=label)
-        ax.set_title(INDEX_LEVEL.get(index, str(index)), fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.legend(fontsize=5, loc="upper right")  # "best" costs a search per panel
-        ax.set_xlabel("TE (ms)", fontsize=6)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.2, top=0.88, wspace=0.3)
+            ax.plot(te_ms, curve / scale, "-", color=color, lw=1, label=f"{name}: {label}")
+        else:
+            label = "no fitted voxel"
+        ax.plot(te_ms, measured / scale, "o", ms=3, color=color,
+                label=None if fitted.any() else f"{name}: {label}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_formatter(plt.NullFormatter())
+    ticks = [t for t in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01) if t >= ax.get_ylim()[0]]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("TE (ms)", fontsize=7)
+    ax.set_ylabel("signal / first echo", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.set_title("dots: measured disc mean; lines: mean of the voxels' fits", fontsize=7)
+    ax.legend(fontsize=5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.58, bottom=0.15, top=0.9)
     return png(fig, tight=False)
 
 

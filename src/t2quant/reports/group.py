@@ -73,6 +73,20 @@ def _ratings_section(group: Path) -> list[str]:
     return [*parts, html_table(shown)]
 
 
+def _interactions_section(path: Path) -> list[str]:
+    """The interaction tests (run x week x moderator), read before any subgroup."""
+    if not path.exists():
+        return []
+    table = read_tsv(path)
+    keep = [c for c in ("moderator", "timepoint_weeks", "F", "num_df", "den_df", "p_value",
+                        "p_fdr", "inference", "n_participants", "converged", "warning")
+            if c in table.columns]  # fmt: skip
+    return ["<h3>Interaction tests (run x week x moderator)</h3>",
+            "<p>Does the net effect differ between a moderator's subgroups? Exploratory; "
+            "p_fdr: Benjamini-Hochberg across the interaction tests.</p>",
+            html_table(table[keep])]  # fmt: skip
+
+
 def write_group_report(output_dir: Path) -> Path:
     """``OUT/group.html``: the disc table summary, forest plots and agreement."""
     group = Path(output_dir) / "group"
@@ -94,7 +108,8 @@ def write_group_report(output_dir: Path) -> Path:
     if moderators.exists():
         parts += ["<h2>Moderators</h2>"]
         parts += [embed_png(p.read_bytes(), p.name) for p in sorted(group.glob("forest_week*.png"))]
-        parts.append(html_table(read_tsv(moderators)))
+        parts += _interactions_section(group / "interactions.tsv")
+        parts += ["<h3>Subgroup effects</h3>", html_table(read_tsv(moderators))]
     agreement = group / "agreement.json"
     if agreement.exists():
         record = json.loads(agreement.read_text())

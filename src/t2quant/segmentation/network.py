@@ -60,6 +60,15 @@ def normalise(image: NDArray, valid: NDArray | None = None) -> NDArray[np.float3
     return np.clip(out, -0.5, 2.0).astype(np.float32)
 
 
+def weights_sha256() -> str:
+    """SHA-256 of the packaged weights: names the model in the methods text."""
+    import hashlib
+
+    return hashlib.sha256(
+        resources.files("t2quant.data").joinpath(WEIGHTS).read_bytes()
+    ).hexdigest()
+
+
 def default_threads() -> int:
     """onnxruntime threads: ``OMP_NUM_THREADS`` when set, else up to 2."""
     env = os.environ.get("OMP_NUM_THREADS", "")
