@@ -99,7 +99,7 @@ class DiscAppearance:
     height_factor
         Disc height relative to a healthy disc of the same level.
     inhomogeneity
-        Relative SD of smooth texture on disc T2.
+        SD of a smooth texture on the log of disc T2 (about its relative SD).
     bulge_mm
         Radial bulge of the annulus beyond the vertebral margin (mm).
     """
