@@ -79,12 +79,14 @@ def test_band_depth():
 
 def stack_phantom(height: int = 8, spacing: int = 30, n_discs: int = 3):
     """Rectangular discs stacked along SI in PIR (AP 30 px, 5 slices), a bright nucleus
-    (300) in an annulus (100), CSF (400) behind each disc, background 50."""
+    (300) in an annulus (100), CSF (400) behind each disc, vertebral bodies (200) in front of
+    the canal between and beyond the discs, background 50."""
     shape = (70, 20 + spacing * n_discs, 7)
     labels = np.zeros(shape, np.int16)
     t2w = np.full(shape, 50.0)
     t2 = np.full(shape, 60.0)
     levels = LEVELS[-n_discs:]
+    t2w[10:40, :, :] = 200.0  # vertebral bodies; the discs are drawn over them
     for k, level in enumerate(levels):
         top = 10 + k * spacing
         labels[10:40, top : top + height, 1:6] = LEVEL_INDEX[level]
@@ -122,9 +124,30 @@ def test_disc_features_on_a_hand_made_stack():
     assert row["annulus_signal_au"] == pytest.approx(100.0)
     assert row["nucleus_annulus_contrast"] == pytest.approx(0.5)
     assert row["nucleus_csf_ratio"] == pytest.approx(0.75)
+    # the boxes 7..15 mm from the disc's centre line (3 mm past its 4 mm half height, 8 mm
+    # deep) hold body only, 200 on both sides: pixel centres at 7.5..14.5 mm (8 rows) by
+    # |u| <= 0.3 x 29 mm (18 columns) on each side
+    assert row["vertebra_signal_au"] == pytest.approx(200.0)
+    assert row["n_vertebra_voxels"] == 2 * 8 * 18
+    assert row["nucleus_vertebra_ratio"] == pytest.approx(1.5)
+    assert row["nucleus_brightest_ratio"] == pytest.approx(1.0)
     assert row["peak_separation_au"] == pytest.approx(200.0, abs=1e-3)
     assert row["peak_separation_csf"] == pytest.approx(0.5, abs=1e-5)
     assert not row["horizontal_band"]
+
+
+def test_nucleus_relative_to_the_brightest_disc_and_the_bodies_is_scale_free():
+    """A darker L4/L5 nucleus (150) is 0.5 of the brightest disc and 0.75 of the bodies;
+    multiplying the image by a constant (another scanner's scale) changes no ratio."""
+    labels, t2w, _, _ = stack_phantom()
+    t2w[16:34, 41:47, 2:5] = 150.0  # L4/L5 nucleus (its top is at row 40)
+    for scale in (1.0, 0.37):
+        table = disc_features(labels, scale * t2w, np.ones(3)).set_index("level")
+        assert table.loc["L4/L5", "nucleus_brightest_ratio"] == pytest.approx(0.5)
+        assert table.loc["L5/S1", "nucleus_brightest_ratio"] == pytest.approx(1.0)
+        assert table.loc["L4/L5", "nucleus_vertebra_ratio"] == pytest.approx(0.75)
+        assert table.loc["L4/L5", "nucleus_csf_ratio"] == pytest.approx(0.375)
+    assert np.isnan(table.loc["L1/L2", "nucleus_brightest_ratio"])  # not segmented
 
 
 def test_failed_t2_fits_are_excluded_and_counted():

@@ -369,7 +369,9 @@ def test_real_mese_at_180_degrees_recovers_disc_t2(phantom, mese_b1_one):
     assert np.allclose(mese.te_ms, 10.0 * np.arange(1, 13))
     disc = phantom.discs > 0
     s = mese.echoes[disc].astype(np.float64)
-    assert s.min() > 5 * mese.noise_sigma  # no noise-dominated disc voxel
+    # no noise-dominated disc voxel (3 sigma: since issue 18 the annulus of a grade-3 disc is
+    # darker, as on real slices, and its last echo, at 120 ms, sits near 3.7 sigma)
+    assert s.min() > 3 * mese.noise_sigma
     te = mese.te_ms
     logs = np.log(s)
     tc = te - te.mean()

@@ -148,7 +148,8 @@ def build_bidsapp_parser() -> argparse.ArgumentParser:
         "--thresholds",
         type=Path,
         metavar="JSON",
-        help="Pfirrmann thresholds (from t2quant calibrate)",
+        help="Pfirrmann grader from t2quant calibrate (pfirrmann_ordinal.json or "
+        "pfirrmann_thresholds.json); default: the packaged ordinal model",
     )
 
     g = parser.add_argument_group("Group level")

@@ -70,13 +70,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from t2quant.pfirrmann.files import calibrate_to_files
 
     result = calibrate_to_files(args.manual, args.features, args.out, folds=args.folds)
-    for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
+    names = ("default_thresholds", "default_ordinal", "thresholds_cross_validated",
+             "ordinal_cross_validated")  # fmt: skip
+    for name in names:
         r = result[name]
         print(
             f"{name}: kappa_quadratic {r['kappa_quadratic']:.3f}, "
             f"exact {r['exact_agreement']:.3f}, within one {r['within_one']:.3f} "
             f"(n = {r['n_discs']})"
         )
+    print(f"better cross-validated: {result['chosen']} (its out-of-fold grades: cv_grades.tsv)")
     print(f"-> {args.out / 'calibration.json'}")
     return 0
 

@@ -198,9 +198,11 @@ def _add_grading_parsers(sub) -> None:
         help="measure every labelled disc and suggest its Pfirrmann grade",
         description="Measure each labelled disc of one session (T2 statistics with and "
         "without the one-voxel outline, volume, heights, disc height index, bulge index, "
-        "nucleus and annulus T2 and signal, nucleus/CSF ratio, two-peak mixture separation, "
+        "nucleus and annulus T2 and signal, the nucleus's signal relative to CSF, to the "
+        "adjacent vertebral bodies and to the brightest disc, two-peak mixture separation, "
         "homogeneity, horizontal band) and suggest a Pfirrmann grade with the criteria that "
-        "decided it. IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
+        "decided it (by default an ordinal model fitted to radiologists' grades of real "
+        "slices). IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
         "segment). Writes <stem>_discfeatures.tsv and a JSON data dictionary.",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")
@@ -208,7 +210,13 @@ def _add_grading_parsers(sub) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--t2map", type=Path, help="T2 map on the same grid: _T2ms (ms) or _T2map (s)")
     p.add_argument("--orientation", help="axis codes overriding the affine (e.g. IPR)")
-    p.add_argument("--thresholds", type=Path, help="Pfirrmann thresholds JSON (from calibrate)")
+    p.add_argument(
+        "--thresholds",
+        type=Path,
+        help="Pfirrmann grader JSON from calibrate: pfirrmann_ordinal.json (ordinal model) or "
+        "pfirrmann_thresholds.json (decision walk); default: the packaged ordinal model "
+        "fitted on SPIDER radiologists' grades",
+    )
     p.add_argument(
         "--te", type=positive_float, nargs="+", metavar="MS", help="echo times of a 4D input"
     )
@@ -218,9 +226,11 @@ def _add_grading_parsers(sub) -> None:
         "calibrate",
         help="fit the Pfirrmann assistant to a lab's manual grades (cross-validated)",
         description="Fit the Pfirrmann thresholds, and an ordinal (proportional-odds) model, "
-        "to manual grades, and report agreement cross-validated over participants. Writes "
-        "calibration.json, pfirrmann_thresholds.json (for features --thresholds) and "
-        "cv_predictions.tsv.",
+        "to manual grades, and report agreement cross-validated over participants (folds keep "
+        "a participant's discs together). Writes calibration.json, pfirrmann_thresholds.json "
+        "and pfirrmann_ordinal.json (for features --thresholds), cv_predictions.tsv and "
+        "cv_grades.tsv (the better model's out-of-fold grades of every disc, for validate "
+        "--auto).",
     )
     p.add_argument("--manual", type=Path, required=True, help="manual grades TSV or SPIDER CSV")
     p.add_argument(

@@ -24,7 +24,7 @@ from t2quant.features.geometry import (
     heights_mm,
 )
 from t2quant.features.intensity import band_depth, summary, two_peak_mixture
-from t2quant.features.regions import csf_signal, erode_in_plane, nucleus_mask
+from t2quant.features.regions import csf_signal, erode_in_plane, nucleus_mask, vertebra_signal
 from t2quant.levels import LEVEL_INDEX, LEVELS
 
 __all__ = ["BAND_DEPTH", "FEATURE_COLUMNS", "MIN_VOXELS", "ONE_SLICE_REASON", "disc_features"]
@@ -67,6 +67,12 @@ FEATURE_COLUMNS: dict[str, str] = {
     "csf_signal_au": "median signal of the CSF in the canal behind the disc (image units)",
     "n_csf_voxels": "voxels taken as CSF",
     "nucleus_csf_ratio": "nucleus signal / CSF signal",
+    "vertebra_signal_au": "median signal of the vertebral bodies above and below the disc (mean "
+    "of the two sides; image units)",
+    "n_vertebra_voxels": "voxels taken as vertebral body",
+    "nucleus_vertebra_ratio": "nucleus signal / vertebral body signal",
+    "nucleus_brightest_ratio": "nucleus signal / that of the brightest measured disc of the same "
+    "spine (1 = the brightest)",
     "peak_low_au": "darker peak of a two-Gaussian mixture of the disc's signal",
     "peak_high_au": "brighter peak of the mixture",
     "peak_separation_au": "distance between the two peaks (image units)",
@@ -116,6 +122,7 @@ def disc_features(
     rows = [_one_disc(labels, t2w, t2_ms, voxel_mm, lvl) for lvl in LEVELS]
     table = pd.DataFrame(rows).reindex(columns=list(FEATURE_COLUMNS))
     _session_heights(table, labels, voxel_mm)
+    _brightest_disc(table)
     return table
 
 
@@ -165,6 +172,8 @@ def _one_disc(labels, t2w, t2_ms, voxel_mm, level: str) -> dict:
         reasons.append("no nucleus region (disc too thin for the central region)")
     if not np.isfinite(row["csf_signal_au"]):
         reasons.append("no CSF found behind the disc")
+    if not np.isfinite(row["vertebra_signal_au"]):
+        reasons.append("no vertebral body found above or below the disc")
     row["qc_reason"] = "; ".join(reasons)
     return row
 
@@ -203,6 +212,10 @@ def _signal_columns(t2w, t2_ms, labels, mask, nucleus, annulus, axes, voxel_mm, 
     nuc = float(np.median(t2w[nucleus])) if nucleus.any() else float("nan")
     ann = float(np.median(t2w[annulus])) if annulus.any() else float("nan")
     csf, n_csf = _csf_near(t2w, t2_ms, labels, mask, axes, voxel_mm, z, h)
+    half = 0.5 * np.nanmax([h["anterior"], h["middle"], h["posterior"], 2.0])
+    body, n_body = vertebra_signal(
+        t2w[:, :, z], mask[:, :, z], labels[:, :, z] > 0, axes, voxel_mm[:2], half
+    )
     mix = two_peak_mixture(t2w[mask])
     nuc_values = t2w[nucleus]
     cv = float(nuc_values.std() / nuc_values.mean()) if nuc_values.size > 1 else np.nan
@@ -214,6 +227,9 @@ def _signal_columns(t2w, t2_ms, labels, mask, nucleus, annulus, axes, voxel_mm, 
         "csf_signal_au": csf,
         "n_csf_voxels": n_csf,
         "nucleus_csf_ratio": nuc / csf if csf > 0 else float("nan"),
+        "vertebra_signal_au": body,
+        "n_vertebra_voxels": n_body,
+        "nucleus_vertebra_ratio": nuc / body if body > 0 else float("nan"),
         "peak_low_au": mix.low_mean,
         "peak_high_au": mix.high_mean,
         "peak_separation_au": mix.separation,
@@ -280,6 +296,14 @@ def _session_heights(table: pd.DataFrame, labels: NDArray, voxel_mm: NDArray) ->
         if ok[i] and near:
             dhi[i] = h[i] / float(np.mean(near))
     table["disc_height_index"] = dhi
+
+
+def _brightest_disc(table: pd.DataFrame) -> None:
+    """Nucleus signal relative to the brightest measured nucleus of the same spine."""
+    nucleus = pd.to_numeric(table["nucleus_signal_au"], errors="coerce")
+    ok = table["qc_status"].eq("ok") & nucleus.gt(0)
+    top = float(nucleus[ok].max()) if ok.any() else float("nan")
+    table["nucleus_brightest_ratio"] = np.where(ok, nucleus / top, np.nan)
 
 
 def _centre_mm(mask: NDArray[np.bool_], voxel_mm: NDArray) -> NDArray:

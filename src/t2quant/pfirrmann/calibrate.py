@@ -7,7 +7,9 @@ Two models:
   feature, keeping the order black < intermediate < hyperintense < bright white) to
   maximise quadratic-weighted kappa;
 - ``ordinal``: a proportional-odds logistic model (statsmodels ``OrderedModel``) of the grade
-  on log nucleus/CSF ratio, nucleus/annulus contrast, band depth and disc height index.
+  on the criteria of :data:`ORDINAL_INPUTS` (nucleus signal relative to CSF, to the vertebral
+  bodies and to the brightest disc, nucleus/annulus contrast, homogeneity, height), graded
+  by :mod:`t2quant.pfirrmann.ordinal`.
 
 Agreement is cross-validated with folds that keep each participant's discs together, so a
 participant's discs are never graded by a model that saw them.
@@ -21,10 +23,19 @@ import numpy as np
 import pandas as pd
 
 from t2quant.errors import InputError
+from t2quant.pfirrmann.ordinal import OrdinalModel, design, predict_grades
 from t2quant.pfirrmann.suggest import Thresholds, default_thresholds
 from t2quant.validation.agreement import exact_agreement, weighted_kappa, within_one
 
-__all__ = ["ORDINAL_FEATURES", "cross_validate", "fit_ordinal", "fit_thresholds"]
+__all__ = [
+    "ORDINAL_INPUTS",
+    "agreement_of",
+    "cross_validate",
+    "fit_ordinal",
+    "fit_thresholds",
+    "participant_folds",
+    "predict_thresholds",
+]
 
 RATIO_ORDER = (
     "black_csf_ratio",
@@ -37,8 +48,6 @@ FEATURE_OF = dict.fromkeys(RATIO_ORDER, "nucleus_csf_ratio") | {
     "band_depth": "band_depth",
     "collapsed_height_index": "disc_height_index",
 }
-ORDINAL_FEATURES = ("log_nucleus_csf_ratio", "nucleus_annulus_contrast", "band_depth",
-                    "disc_height_index")  # fmt: skip
 
 
 def predict_thresholds(features: pd.DataFrame, t: Thresholds) -> np.ndarray:
@@ -104,62 +113,120 @@ def fit_thresholds(
     return t
 
 
-def _design(features: pd.DataFrame, fill: pd.Series | None = None) -> pd.DataFrame:
-    x = pd.DataFrame(
-        {
-            "log_nucleus_csf_ratio": np.log(
-                pd.to_numeric(features["nucleus_csf_ratio"], errors="coerce").clip(lower=1e-3)
-            ),
-            "nucleus_annulus_contrast": features["nucleus_annulus_contrast"],
-            "band_depth": features["band_depth"],
-            "disc_height_index": features["disc_height_index"],
-        }
-    ).astype(float)
-    return x.fillna(fill if fill is not None else x.median())
+ORDINAL_INPUTS = (
+    "log_nucleus_csf_ratio",
+    "log_nucleus_vertebra_ratio",
+    "nucleus_annulus_contrast",
+    "nucleus_signal_cv",
+    "disc_height_index",
+)
+"""The criteria of the ordinal model ``t2quant calibrate`` fits (see
+:data:`t2quant.pfirrmann.ordinal.CRITERIA`): the nucleus's signal relative to CSF and to the
+vertebral bodies, the nucleus/annulus distinction, homogeneity and height. Left out on the
+SPIDER slices (docs/pfirrmann_calibration.md): the signal relative to the brightest disc
+(its coefficient was 0.03 of a standard deviation) and the height relative to the spine's
+median disc (it entered with the sign opposite to Pfirrmann's, a taller disc looking more
+degenerated, as a stand-in for the level: the lower discs are taller and more degenerated)."""
 
 
-def fit_ordinal(features: pd.DataFrame, grades: np.ndarray):
-    """A proportional-odds (logit) model of the grade; returns ``(result, column medians)``
-    (the medians fill missing features at prediction)."""
+def fit_ordinal(
+    features: pd.DataFrame, grades: np.ndarray, *, inputs=ORDINAL_INPUTS
+) -> OrdinalModel:
+    """A proportional-odds (logit) model of the grade on standardised ``inputs`` (missing
+    values take the training median; an input never measured or constant in ``features``
+    is left out), fitted by maximum likelihood (statsmodels ``OrderedModel``), as an
+    :class:`OrdinalModel`."""
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    x = _design(features)
+    x = design(features, inputs)
+    x = x.loc[:, x.notna().any() & x.std(ddof=0).gt(0)]  # a feature never measured, or
+    inputs = tuple(x.columns)  # constant, cannot be fitted: it is left out of the model
+    fill = x.median()
+    x = x.fillna(fill)
+    centre, scale = x.mean(), x.std(ddof=0)
+    z = ((x - centre) / scale).reset_index(drop=True)
     y = pd.Series(pd.Categorical(np.asarray(grades, dtype=int), categories=[1, 2, 3, 4, 5],
-                                 ordered=True))  # fmt: skip
-    y = y.cat.remove_unused_categories()
-    model = OrderedModel(y, x.reset_index(drop=True), distr="logit")
-    result = model.fit(method="bfgs", disp=False, maxiter=2000)
-    return result, x.median()
+                                 ordered=True)).cat.remove_unused_categories()  # fmt: skip
+    seen = [int(g) for g in y.cat.categories]
+    if len(seen) < 2:
+        raise InputError(f"an ordinal model needs at least two grades; the manual ones are {seen}")
+    model = OrderedModel(y, z, distr="logit")
+    result = model.fit(method="bfgs", disp=False, maxiter=5000)
+    params = np.asarray(result.params, dtype=float)
+    k = len(inputs)
+    cuts = _five_grade_cuts(seen, model.transform_threshold_params(params)[1:-1])
+    return OrdinalModel(
+        inputs, tuple(float(b) for b in params[:k]), tuple(map(float, centre)),
+        tuple(map(float, scale)), tuple(map(float, fill)), tuple(float(c) for c in cuts),  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
-def predict_ordinal(fitted, features: pd.DataFrame) -> np.ndarray:
-    result, medians = fitted
-    probs = np.asarray(result.predict(_design(features, medians).reset_index(drop=True)))
-    levels = np.asarray(result.model.labels)
-    return levels[np.argmax(probs, axis=1)].astype(float)
+UNSEEN_CUT = 50.0  # a grade no manual grade used is never suggested: its cut lies out here
+
+
+def _five_grade_cuts(seen: list[int], cuts) -> tuple[float, ...]:
+    """The four cuts between grades 1..5 from the cuts between the ``seen`` grades: a cut
+    between grades k and k+1 is the fitted cut between the highest seen grade <= k and the
+    lowest above it; ``+-UNSEEN_CUT`` beyond the seen range."""
+    out = []
+    for k in range(1, 5):
+        below = [i for i, g in enumerate(seen) if g <= k]
+        if not below:
+            out.append(-UNSEEN_CUT)
+        elif len(below) == len(seen):
+            out.append(UNSEEN_CUT)
+        else:
+            out.append(float(cuts[below[-1]]))
+    return tuple(out)
+
+
+def participant_folds(participants, folds: int, seed: int) -> np.ndarray:
+    """Fold number of each row: participants shuffled (``seed``) and dealt into ``folds``
+    folds, so that all of a participant's discs share one fold."""
+    ids = np.asarray(participants, dtype=str)
+    unique = np.unique(ids)
+    order = np.random.default_rng(seed).permutation(unique.size)
+    n = max(2, min(folds, unique.size))
+    fold_of = dict(zip(unique[order], np.arange(unique.size) % n, strict=True))
+    return np.array([fold_of[p] for p in ids], dtype=int)
+
+
+def _fit_predict(model: str, train: pd.DataFrame, truth: np.ndarray, test: pd.DataFrame):
+    if model == "thresholds":
+        return predict_thresholds(test, fit_thresholds(train, truth))
+    if model == "ordinal":
+        return predict_grades(test, fit_ordinal(train, truth))
+    raise InputError(f"model must be 'thresholds' or 'ordinal', got {model!r}")
 
 
 def cross_validate(
-    features: pd.DataFrame, grades: np.ndarray, *, model: str, folds: int = 5, seed: int = 0
-) -> tuple[dict, np.ndarray]:
-    """Out-of-fold predictions with participant-grouped folds, and their agreement."""
+    features: pd.DataFrame, grades: np.ndarray, *, model: str, folds: int = 5, seed: int = 0,
+    predict_on: pd.DataFrame | None = None,
+) -> tuple[dict, np.ndarray] | tuple[dict, np.ndarray, np.ndarray]:  # fmt: skip
+    """Out-of-fold predictions with participant-grouped folds, and their agreement: each
+    participant's discs are graded by a model fitted on the other folds' participants only.
+
+    With ``predict_on`` (any feature rows, e.g. every disc of the graded participants, also
+    those without a manual grade or not measured), its rows are also graded out of fold
+    (rows of participants not in ``features`` get NaN) and returned third."""
     truth = np.asarray(grades, dtype=float)
-    participants = features["participant_id"].astype(str).to_numpy()
-    unique = np.unique(participants)
-    order = np.random.default_rng(seed).permutation(unique.size)
-    fold_of = dict(zip(unique[order], np.arange(unique.size) % max(2, min(folds, unique.size)),
-                       strict=True))  # fmt: skip
-    fold = np.array([fold_of[p] for p in participants])
+    fold = participant_folds(features["participant_id"], folds, seed)
     pred = np.full(truth.size, np.nan)
+    fold_of = dict(zip(features["participant_id"].astype(str), fold, strict=False))
+    other = None
+    if predict_on is not None:
+        other = np.full(len(predict_on), np.nan)
+        other_fold = predict_on["participant_id"].astype(str).map(fold_of).to_numpy()
     for k in np.unique(fold):
         train, test = fold != k, fold == k
-        if model == "thresholds":
-            t = fit_thresholds(features[train], truth[train])
-            pred[test] = predict_thresholds(features[test], t)
-        elif model == "ordinal":
-            pred[test] = predict_ordinal(fit_ordinal(features[train], truth[train]), features[test])
-        else:
-            raise InputError(f"model must be 'thresholds' or 'ordinal', got {model!r}")
+        pred[test] = _fit_predict(model, features[train], truth[train], features[test])
+        if other is not None:
+            rows = other_fold == k
+            if rows.any():
+                other[rows] = _fit_predict(model, features[train], truth[train],
+                                           predict_on[rows])  # fmt: skip
+    if other is not None:
+        return agreement_of(pred, truth), pred, other
     return agreement_of(pred, truth), pred
 
 
@@ -171,6 +238,7 @@ def agreement_of(pred: np.ndarray, truth: np.ndarray) -> dict:
         "n_not_graded": int((~ok).sum()),
         "kappa_quadratic": weighted_kappa(t, p, weights="quadratic"),
         "kappa_linear": weighted_kappa(t, p, weights="linear"),
+        "kappa_unweighted": weighted_kappa(t, p, weights=None),
         "exact_agreement": exact_agreement(t, p),
         "within_one": within_one(t, p),
     }

@@ -15,6 +15,8 @@ __all__ = ["SPIDER_LEVELS", "read_manual_grades"]
 SPIDER_LEVELS: dict[int, str] = {i + 1: lvl for i, lvl in enumerate(reversed(LEVELS))}
 """SPIDER's ``IVD label`` counts up from the bottom: 1 = L5/S1 ... 7 = T11/T12."""
 
+SPIDER_DIGITS = 3  # SPIDER's images are 001_t2.mha ... 257_t2.mha: patient 9 is sub-009
+
 COLUMNS = ["participant_id", "session", "level", "pfirrmann"]
 
 
@@ -22,8 +24,9 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     """Read manual grades into ``participant_id, session, level, pfirrmann`` rows.
 
     Accepts a TSV with those columns (``session`` may be absent: one session) or the SPIDER
-    gradings CSV (``Patient``, ``IVD label``, ``Pfirrman grade``; patients become
-    ``sub-<Patient>``, IVD labels outside 1..7 are dropped and reported).
+    gradings CSV (``Patient``, ``IVD label``, ``Pfirrman grade``; patient 9 becomes
+    ``sub-009``, the three-digit numbering of SPIDER's image files; IVD labels outside 1..7
+    are dropped and reported).
 
     Returns the table and a list of notes on what was dropped.
 
@@ -85,7 +88,7 @@ def _from_spider(raw: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     raw = raw[keep]
     return pd.DataFrame(
         {
-            "participant_id": "sub-" + raw["Patient"].str.strip(),
+            "participant_id": "sub-" + raw["Patient"].str.strip().str.zfill(SPIDER_DIGITS),
             "session": "",
             "level": label[keep].astype(int).map(SPIDER_LEVELS).to_numpy(),
             "pfirrmann": raw["Pfirrman grade"].to_numpy(),

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from t2quant.errors import InputError
+from t2quant.pfirrmann.ordinal import OrdinalModel, default_model, grade_ordinal
 
 __all__ = [
     "Threshold",
@@ -194,16 +195,25 @@ def _dark(r, dhi, t: Thresholds, sig: str) -> tuple[float, float, str]:
     return 4.0, conf, "; ".join(words)
 
 
-def suggest_pfirrmann(features: pd.DataFrame, thresholds: Thresholds | None = None) -> pd.DataFrame:
+def suggest_pfirrmann(
+    features: pd.DataFrame, grader: Thresholds | OrdinalModel | None = None
+) -> pd.DataFrame:
     """Suggested Pfirrmann grade of every disc row of a feature table.
+
+    ``grader`` is the decision walk with :class:`Thresholds`, or an
+    :class:`~t2quant.pfirrmann.ordinal.OrdinalModel`; by default the packaged ordinal model
+    (fitted on radiologists' grades, :func:`~t2quant.pfirrmann.ordinal.default_model`).
 
     Returns a copy of ``features`` with ``pfirrmann_suggested`` (1..5, NaN where the disc
     could not be graded), ``pfirrmann_confidence`` (0..1) and ``pfirrmann_criteria`` (the
     comparisons that decided the grade, in words).
     """
-    t = thresholds or default_thresholds()
+    grader = grader if grader is not None else default_model()
     out = features.copy()
-    graded = [grade_disc(row, t) for _, row in features.iterrows()]
+    if isinstance(grader, OrdinalModel):
+        graded = grade_ordinal(features, grader)
+    else:
+        graded = [grade_disc(row, grader) for _, row in features.iterrows()]
     out["pfirrmann_suggested"] = pd.array([g for g, _, _ in graded], dtype="Float64").astype(
         "Int64"
     )

@@ -182,7 +182,7 @@ class _FeaturesInput(_ThreadsInput):
     discs_json = File(exists=True, desc="the segmentation's flags (_discs.json)")
     t2_ms = File(exists=True, mandatory=True)
     stem = traits.Str(mandatory=True)
-    thresholds = File(exists=True, desc="Pfirrmann thresholds JSON (t2quant calibrate)")
+    thresholds = File(exists=True, desc="Pfirrmann grader JSON (t2quant calibrate)")
 
 
 class _FeaturesOutput(TraitedSpec):

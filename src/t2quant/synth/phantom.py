@@ -294,7 +294,9 @@ def _paint_disc(c: _Canvas, yz, x, disc: Disc, texture: np.ndarray, nucleus_offs
         band = (np.abs(u_rel) < 0.13) & (r < 1.0)
         t2 = np.where(band, 0.7 * t2, t2)
         pd = np.where(band, 0.92 * pd, pd)
-    t2 = t2 * level_t2_factor(disc.level) * (1.0 + look.inhomogeneity * texture)
+    # exp(s * texture), not 1 + s * texture: at the inhomogeneity of grades IV-V (0.20-0.25,
+    # issue 18) a deep trough of the texture would drive T2 through zero
+    t2 = t2 * level_t2_factor(disc.level) * np.exp(look.inhomogeneity * texture)
     pd = pd * (1.0 + 0.3 * look.inhomogeneity * texture)
     tissue = np.where(frac >= 0.5, Tissue.NUCLEUS, Tissue.ANNULUS)
     for code in (Tissue.NUCLEUS, Tissue.ANNULUS):

@@ -52,6 +52,9 @@ TISSUES: dict[Tissue, TissueProperties] = {
     # Disc tissue is parameterised by grade (see DISC_GRADES); these are grade-2 values.
     Tissue.NUCLEUS: TissueProperties(t1_ms=1200.0, t2_ms=129.0, pd=0.9, color="#ffffff"),
     Tissue.ANNULUS: TissueProperties(t1_ms=1000.0, t2_ms=55.0, pd=0.72, color="#c0c0c0"),
+    # Marrow stays at 70 ms although SPIDER's vertebral bodies are brighter relative to their
+    # discs: at 85-100 ms the segmenter loses discs of the real-anatomy phantom (issue 18;
+    # docs/phantom_appearance.md)
     Tissue.MARROW: TissueProperties(
         t1_ms=550.0, t2_ms=70.0, pd=0.8, texture_sd=0.06, color="#cd853f"
     ),
@@ -89,13 +92,14 @@ class DiscAppearance:
         Proton density relative to water.
     transition
         Width of the nucleus/annulus boundary as a fraction of the nucleus radius:
-        small = clear distinction (grades 1-2), >= 1 = distinction lost (grades 4-5).
+        small = clear distinction (grades 1-2), larger = blurred (grades 3-5; the boundary
+        of the nucleus of a real grade IV-V disc is still measurable on SPIDER's slices).
     band
         Whether a horizontal intranuclear band (cleft) is drawn (grade 2).
     height_factor
         Disc height relative to a healthy disc of the same level.
     inhomogeneity
-        Relative SD of smooth texture on disc T2.
+        SD of a smooth texture on the log of disc T2 (about its relative SD).
     bulge_mm
         Radial bulge of the annulus beyond the vertebral margin (mm).
     """
@@ -115,11 +119,20 @@ class DiscAppearance:
 DISC_GRADES: dict[int, DiscAppearance] = {
     # Nucleus T2 I 210, II 129, III 84, IV 51 ms; annulus anterior 55 -> 37, posterior 62 -> 40
     # from grade I to IV (project notes, section 2).  Grade V extrapolates: black, collapsed.
-    1: DiscAppearance(210.0, 55.0, 62.0, 0.95, 0.75, 0.08, False, 1.00, 0.03, 0.0),
-    2: DiscAppearance(129.0, 49.0, 55.0, 0.90, 0.72, 0.12, True, 1.00, 0.06, 0.5),
-    3: DiscAppearance(84.0, 43.0, 47.0, 0.80, 0.68, 0.60, False, 0.90, 0.10, 1.0),
-    4: DiscAppearance(51.0, 37.0, 40.0, 0.68, 0.60, 1.50, False, 0.70, 0.14, 1.8),
-    5: DiscAppearance(38.0, 33.0, 35.0, 0.50, 0.50, 2.00, False, 0.40, 0.18, 2.5),
+    # The T2 values are the literature's (the truth of the T2 maps). Proton density,
+    # transition, inhomogeneity and height were brought to the appearance of real discs by
+    # grade on the SPIDER slices (issue 18; docs/phantom_appearance.md): the nucleus/CSF
+    # signal ratio of grades I-II (it was 0.83 and 0.50 on the T2w image, SPIDER's medians are
+    # 0.45 and 0.35), the nucleus/annulus contrast of grades III-IV (0.16 and 0.06; SPIDER
+    # 0.30 and 0.28; the annulus darker, but not at grade V, whose last echoes would sink into
+    # the noise) and the inhomogeneity that grows with grade. Heights
+    # keep Pfirrmann's definitions (V collapsed): measured with the automatic masks the
+    # phantom's height index already falls less with grade than the drawn heights do.
+    1: DiscAppearance(210.0, 55.0, 62.0, 0.62, 0.60, 0.08, False, 1.00, 0.03, 0.0),
+    2: DiscAppearance(129.0, 49.0, 55.0, 0.62, 0.50, 0.12, True, 1.00, 0.06, 0.5),
+    3: DiscAppearance(84.0, 43.0, 47.0, 0.62, 0.48, 0.35, False, 0.90, 0.16, 1.0),
+    4: DiscAppearance(51.0, 37.0, 40.0, 0.62, 0.38, 0.70, False, 0.70, 0.20, 1.8),
+    5: DiscAppearance(38.0, 33.0, 35.0, 0.50, 0.50, 0.90, False, 0.40, 0.25, 2.5),
 }
 
 LEVEL_T2_FACTOR: dict[str, float] = dict(

@@ -38,7 +38,10 @@ def read_auto_grades(path: Path) -> pd.DataFrame:
         table["session"] = ""
     table["session"] = table["session"].fillna("").astype(str)
     table["pfirrmann"] = pd.to_numeric(table["pfirrmann_suggested"], errors="coerce")
-    extra = ["level_uncertain"] if "level_uncertain" in table else []
+    if "qc_reason" in table:
+        reason = table["qc_reason"].fillna("").astype(str)
+        table["not_graded_reason"] = reason.where(table["pfirrmann"].isna(), "")
+    extra = [c for c in ("level_uncertain", "not_graded_reason") if c in table]
     return table[[*KEYS, "pfirrmann", *extra]]
 
 
@@ -81,6 +84,23 @@ def grade_agreement(pairs: pd.DataFrame) -> dict:
         "n_aggregated": len(full),
         "grade_1_5_swaps": int((((m == 1) & (a == 5)) | ((m == 5) & (a == 1))).sum()),
         "grade_1_4or5_swaps": int((((m == 1) & (a >= 4)) | ((m >= 4) & (a == 1))).sum()),
+    }
+
+
+def manual_coverage(pairs: pd.DataFrame) -> dict:
+    """How many of the manually graded discs got an automatic grade, and why the others did
+    not (the automatic table's ``qc_reason`` of the disc; "no automatic row" without one)."""
+    manual = pairs[pairs["pfirrmann_manual"].notna()]
+    missed = manual[manual["pfirrmann_auto"].isna()]
+    if "not_graded_reason" in missed:
+        reasons = missed["not_graded_reason"].fillna("").astype(str)
+    else:
+        reasons = pd.Series("", index=missed.index)
+    reasons = reasons.str.split(";").str[0].str.strip().replace("", "no automatic row")
+    return {
+        "n_manual": len(manual),
+        "fraction_manual_graded": float(1 - len(missed) / len(manual)) if len(manual) else np.nan,
+        "not_graded_reasons": {str(k): int(v) for k, v in reasons.value_counts().items()},
     }
 
 
@@ -188,6 +208,14 @@ def validate_to_files(
     outdir = Path(outdir)
     m, notes = read_manual_grades(manual)
     a = read_auto_grades(auto)
+    outside = sorted(set(m["participant_id"]) - set(a["participant_id"]))
+    if outside and set(m["participant_id"]) & set(a["participant_id"]):
+        n_out = int(m["participant_id"].isin(outside).sum())
+        notes.append(
+            f"{len(outside)} participants of the manual grades ({n_out} discs) are not in the "
+            "automatic table and are left out"
+        )
+        m = m[~m["participant_id"].isin(outside)]
     pairs = m.merge(a, on=KEYS, how="outer", suffixes=("_manual", "_auto"))
     if not pairs[["pfirrmann_manual", "pfirrmann_auto"]].notna().all(axis=1).any():
         raise InputError(
@@ -198,6 +226,7 @@ def validate_to_files(
     graded = pairs.dropna(subset=["pfirrmann_manual", "pfirrmann_auto"])
     result["n_participants"] = int(graded["participant_id"].nunique())
     result["n_manual_only"] = int(pairs["pfirrmann_auto"].isna().sum())
+    result |= manual_coverage(pairs)
     result["notes"] = notes
     if bootstrap:
         result["ci95"] = bootstrap_intervals(pairs, n_resamples=bootstrap, seed=seed)
@@ -241,9 +270,16 @@ def agreement_lines(result: dict) -> list[str]:
         f"({result['n_not_graded']} not graded); 95% intervals: bootstrap over patients"
     )
     lines = [head]
+    if "fraction_manual_graded" in result:
+        why = ", ".join(f"{k}: {v}" for k, v in result.get("not_graded_reasons", {}).items())
+        lines.append(
+            f"  manually graded discs graded: {result['fraction_manual_graded']:.1%} of "
+            f"{result['n_manual']}" + (f" (not graded: {why})" if why else "")
+        )
     for name in STATISTICS:
         lines.append(f"  {name:18s} {stat(name)}")
     lines.append(f"  grade 1 <-> 4/5 confusions: {result.get('grade_1_4or5_swaps', 0)}")
+    lines.append(f"  aggregated score over {result.get('n_aggregated', 0)} fully graded sessions")
     counts = result.get("confusion", {}).get("counts")
     if counts:
         lines.append("  confusion (rows manual 1..5, columns automatic 1..5):")
