@@ -215,7 +215,8 @@ def test_the_methods_text_follows_the_settings(study):
     logs = study.parent / "out" / "logs"
     text = (logs / "CITATION.md").read_text()
     assert "weighted log-linear least-squares fit" in text and "EPG" not in text
-    assert "@pfirrmann2001" in text and "t2quant's default thresholds" in text
+    assert "@pfirrmann2001" in text and "default ordinal (proportional-odds) grader" in text
+    assert "@vandergraaf2024" in text  # the packaged grader was fitted on SPIDER
     assert "@article{pfirrmann2001" in (logs / "CITATION.bib").read_text()
     assert "<h1>Methods</h1>" in (logs / "CITATION.html").read_text()
     thresholds = study.parent / "thr.json"
@@ -225,7 +226,8 @@ def test_the_methods_text_follows_the_settings(study):
     assert main(_args(study, "--t2-method", "epg", "--thresholds", str(thresholds))) == 0
     text = (logs / "CITATION.md").read_text()
     assert "extended phase graph" in text and "@lebel2010" in text
-    assert f"thresholds calibrated to the lab's own grades ({thresholds})" in text
+    assert f"a grader calibrated to the lab's own grades ({thresholds})" in text
+    assert "@vandergraaf2024" not in text
     assert "@article{lebel2010" in (logs / "CITATION.bib").read_text()
     description = json.loads((study.parent / "out" / "dataset_description.json").read_text())
     assert "logs/CITATION.md" in description["HowToAcknowledge"]

@@ -162,11 +162,13 @@ def test_group_report_renders_in_chromium(processed, tmp_path):
     seen = rendered(out / "group.html", tmp_path)
     forest = len(list((out / "group").glob("forest_week*.png")))
     assert forest == 2
-    # disc summary, moderators, agreement, ground-truth check (+ its misses, if any)
+    # disc summary, moderators, agreement, ground-truth check (+ the interaction tests and the
+    # check's misses, when there are any)
     assert seen["images"] == seen["images-ok"] == forest
-    assert seen["tables"] in (4, 5)
     check = json.loads((out / "group" / "groundtruth_check.json").read_text())
-    assert seen["tables"] == 4 + any(m["misses"] for m in check["moderators"].values())
+    interactions = (out / "group" / "interactions.tsv").exists()
+    misses = any(m["misses"] for m in check["moderators"].values())
+    assert seen["tables"] == 4 + interactions + misses
 
 
 def test_report_of_a_session_without_labels_says_so(processed, tmp_path):

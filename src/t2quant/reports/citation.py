@@ -157,13 +157,18 @@ def _participant_paragraphs(p: dict, keys: list[str]) -> list[str]:
                "were flagged, not renumbered.")  # fmt: skip
     keys.append("pfirrmann2001")
     if p.get("thresholds"):
-        grading = f"thresholds calibrated to the lab's own grades ({p['thresholds']})"
+        grading = f"a grader calibrated to the lab's own grades ({p['thresholds']})"
     else:
-        grading = "t2quant's default thresholds"
+        keys.append("vandergraaf2024")
+        grading = (
+            "t2quant's default ordinal (proportional-odds) grader, fitted on radiologists' "
+            "grades of the SPIDER lumbar MRI data set [@vandergraaf2024]"
+        )
     grade = (
         "Whole-disc T2 was the mean over each disc mask. Each disc's Pfirrmann grade "
-        f"[@pfirrmann2001] was suggested from its features (nucleus signal relative to CSF, "
-        f"nucleus-annulus contrast, disc height, a horizontal band) with {grading}; every "
+        "[@pfirrmann2001] was suggested from features of the image (nucleus signal relative "
+        "to CSF, to the adjacent vertebral bodies and to the brightest disc of the spine, "
+        f"nucleus-annulus contrast, homogeneity, disc height) with {grading}; every "
         "suggestion records the criteria that decided it."
     )
     return [f"{fit} {seg}", grade]
