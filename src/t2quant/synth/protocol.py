@@ -67,8 +67,8 @@ class Protocol:
 CLINICAL = Protocol()
 """Clinical sagittal lumbar MESE: 280 x 360 x 13 voxels of 0.8 x 0.8 x 4 mm, 12 echoes."""
 
-DEMO = Protocol(in_plane_mm=1.5, n_slices=7, n_echoes=10, esp_ms=11.0)
-"""Coarser protocol for the built-in demo study (149 x 192 x 7 voxels, 10 echoes)."""
+DEMO = Protocol(in_plane_mm=1.5, n_slices=7, n_echoes=8, esp_ms=12.0)
+"""Coarser protocol for the built-in demo study (149 x 192 x 7 voxels, 8 echoes)."""
 
 TINY = Protocol(in_plane_mm=2.0, n_slices=5, slice_thickness_mm=5.0, n_echoes=6, esp_ms=12.0)
 """A very coarse protocol for quick looks and tests (112 x 144 x 5 voxels, 6 echoes)."""
