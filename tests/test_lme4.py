@@ -35,7 +35,7 @@ from t2quant.group.stats import load_config, run_moderators
 from t2quant.group.stats.config import CATALOGUE
 from t2quant.group.stats.inference import FTest, TTest
 from t2quant.group.stats.mixed import add_design, design_matrix, fit_mixed, net_differences
-from t2quant.group.stats.moderators import _interaction_task
+from t2quant.group.stats.moderators import interaction_model
 from t2quant.group.stats.prepare import analysis_rows, assign_subgroups
 from t2quant.synth.table import simulate_disc_table
 from t2quant.validation.rcheck import RModel, r_available, run_r, run_r_anova
@@ -98,7 +98,7 @@ def _intervention_interaction(reml: bool):
     design, terms = add_design(rows, model, [6, 12])
     m = CATALOGUE["running_volume_quartile"]
     groups, order, _ = assign_subgroups(design, m)
-    task = _interaction_task(design, terms, m, groups, order, [6, 12])
+    task = interaction_model(design, terms, m, groups, order, [6, 12])
     x, names = design_matrix(task.rows, list(task.terms), model.formulation)
     picks = {"6": [c for w, c in task.contrasts if w == 6],
              "12": [c for w, c in task.contrasts if w == 12],

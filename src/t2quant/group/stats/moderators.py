@@ -41,7 +41,13 @@ from t2quant.group.stats.mixed import (
 )
 from t2quant.group.stats.prepare import analysis_rows, assign_subgroups, check_table, check_usable
 
-__all__ = ["MODERATOR_COLUMNS", "ModeratorResults", "run_moderators"]
+__all__ = [
+    "MODERATOR_COLUMNS",
+    "ModelTask",
+    "ModeratorResults",
+    "interaction_model",
+    "run_moderators",
+]
 
 MODERATOR_COLUMNS = [
     "moderator", "subgroup", "timepoint_weeks", "estimate_ms", "se_ms", "ci_low_ms",
@@ -65,7 +71,10 @@ class ModeratorResults:
 
 
 @dataclass(frozen=True)
-class _Task:
+class ModelTask:
+    """One model of the stage: its rows, fixed-effect terms and, for an interaction model,
+    the contrasts ``(week, {term: weight})`` that its F test combines."""
+
     moderator: str
     subgroup: str
     rows: pd.DataFrame
@@ -84,7 +93,7 @@ def run_moderators(
     check_usable(data, model.outcome, left_out, name)
     weeks = follow_up_weeks(data)
     design, terms = add_design(data, model, weeks)
-    tasks = [_Task("overall", "all", design, tuple(terms))]
+    tasks = [ModelTask("overall", "all", design, tuple(terms))]
     skipped, interaction_tasks, cuts = [], [], {}
     rank = {("overall", "all"): (0, 0)}
     for i, m in enumerate(config.moderators, start=1):
@@ -100,7 +109,7 @@ def run_moderators(
         made, empty = _subgroup_tasks(design, terms, m, groups, order, model)
         tasks += made
         skipped += empty
-        interaction_tasks.append(_interaction_task(design, terms, m, groups, order, weeks))
+        interaction_tasks.append(interaction_model(design, terms, m, groups, order, weeks))
     done = [t for t in interaction_tasks if t is not None]
     fits = [fit_mixed(t.rows, list(t.terms), model) for t in [*tasks, *done]]
     method = model.inference
@@ -150,11 +159,17 @@ def _subgroup_tasks(design, terms, m: Moderator, groups, order, model):
             )
             empty.append((m.name, s, why, rows))
             continue
-        tasks.append(_Task(m.name, s, rows, tuple(terms)))
+        tasks.append(ModelTask(m.name, s, rows, tuple(terms)))
     return tasks, empty
 
 
-def _interaction_task(design, terms, m: Moderator, groups, order, weeks) -> _Task | None:
+def interaction_model(
+    design: pd.DataFrame, terms, m: Moderator, groups: pd.Series, order, weeks
+) -> ModelTask | None:
+    """The run x week x moderator model of ``m``: ``design`` (from ``add_design``) with the
+    subgroup indicators (``groups`` by row, reference first in ``order``) and their products
+    with week and run, or a centred covariate for a continuous moderator; None when fewer than
+    two subgroups hold both arms."""
     d = design.copy()
     if m.scale == "continuous":
         return _continuous_task(d, terms, m, groups, weeks)
@@ -177,10 +192,10 @@ def _interaction_task(design, terms, m: Moderator, groups, order, weeks) -> _Tas
         d[f"run_m{j}"] = d["run"] * d[f"m{j}"]
         extra.append(f"run_m{j}")
     note = f"reference subgroup {present[0]}; subgroups {present}"
-    return _Task(m.name, "interaction", d, (*terms, *extra), note, tuple(contrasts))
+    return ModelTask(m.name, "interaction", d, (*terms, *extra), note, tuple(contrasts))
 
 
-def _continuous_task(d, terms, m: Moderator, values, weeks) -> _Task:
+def _continuous_task(d, terms, m: Moderator, values, weeks) -> ModelTask:
     x = pd.to_numeric(values, errors="coerce")
     keep = x.notna() | (d["group"] == "control") if m.kind == "intervention" else x.notna()
     d = d[keep.to_numpy()].copy()
@@ -197,11 +212,11 @@ def _continuous_task(d, terms, m: Moderator, values, weeks) -> _Task:
         contrasts.append((w, {f"run_wk{w}_x": 1.0}))
     d["run_x"] = d["run"] * d["x"]
     extra.append("run_x")
-    return _Task(m.name, "per unit", d, (*terms, *extra), f"centred at {x.mean():.4g}",
+    return ModelTask(m.name, "per unit", d, (*terms, *extra), f"centred at {x.mean():.4g}",
                  tuple(contrasts))  # fmt: skip
 
 
-def _arm_task(d, terms, m: Moderator, groups, order, weeks) -> _Task | None:
+def _arm_task(d, terms, m: Moderator, groups, order, weeks) -> ModelTask | None:
     present = [s for s in order if ((groups == s) & (d["group"] == "run")).any()]
     if len(present) < 2:
         return None
@@ -220,10 +235,10 @@ def _arm_task(d, terms, m: Moderator, groups, order, weeks) -> _Task | None:
             if j:
                 contrasts.append((w, {f"a{j}_wk{w}": 1.0, f"a0_wk{w}": -1.0}))
     note = f"runner subgroups {present} against all controls"
-    return _Task(m.name, "interaction", d, (*base, *extra), note, tuple(contrasts))
+    return ModelTask(m.name, "interaction", d, (*base, *extra), note, tuple(contrasts))
 
 
-def _rows(task: _Task, fit: LmmFit, weeks, inference: str, suffix: str = "") -> list[dict]:
+def _rows(task: ModelTask, fit: LmmFit, weeks, inference: str, suffix: str = "") -> list[dict]:
     n_run, n_control = _arm_counts(task.rows)
     common = {
         "moderator": task.moderator,
@@ -265,7 +280,7 @@ def _fdr(rows: pd.DataFrame, enabled: bool, family: pd.Series | None = None) -> 
     return rows
 
 
-def _interaction_rows(task: _Task, fit: LmmFit, weeks, inference: str) -> list[dict]:
+def _interaction_rows(task: ModelTask, fit: LmmFit, weeks, inference: str) -> list[dict]:
     out = []
     selections: list[tuple[object, Callable]] = [(w, lambda c, w=w: c[0] == w) for w in weeks]
     selections.append(("all", lambda c: True))
@@ -281,13 +296,13 @@ def _interaction_rows(task: _Task, fit: LmmFit, weeks, inference: str) -> list[d
     return out
 
 
-def _test_name(task: _Task) -> str:
+def _test_name(task: ModelTask) -> str:
     if task.subgroup == "per unit":
         return f"F: run x week x moderator slope = 0 ({task.note})"
     return f"F: equal net differences across subgroups ({task.note})"
 
 
-def _per_unit_rows(task: _Task, fit: LmmFit, weeks, inference: str) -> list[dict]:
+def _per_unit_rows(task: ModelTask, fit: LmmFit, weeks, inference: str) -> list[dict]:
     """Rows of a continuous moderator: the change in net difference per unit of it."""
     rows = _rows(task, fit, weeks, inference, suffix="_x")
     for r in rows:
