@@ -100,9 +100,14 @@ def spider_case(row, seg) -> dict:
     anchored = bool(low and low.on_sacrum and low.under_body)
     strict = len(named) == row.n_discs and consecutive and anchored
     good = len(named) - len(edge) <= row.n_discs <= len(named) and consecutive and anchored
+    # the wording: every disc from L5/S1 up to the top of the view or to T11/T12
+    # (7 discs), whichever is lower, named; no more named than are visible
+    required = min(row.n_discs, len(LEVELS))  # LEVELS: T11/T12..L5/S1
+    target = (required <= len(named) and len(named) - len(edge) <= row.n_discs
+              and consecutive and anchored)  # fmt: skip
     alert = bool((ALERT - {"missing_level"}) & set(seg.flags))
     return {"named": len(named), "edge": len(edge), "anchored": anchored, "strict": strict,
-            "good": good, "alert": alert}  # fmt: skip
+            "good": good, "target": target, "alert": alert}  # fmt: skip
 
 
 def spider(montage: Path | None) -> None:
@@ -142,6 +147,10 @@ def _spider_summary(cases: pd.DataFrame, shown: list) -> None:
           f"({ok / n:.1%}; target 95%); misses flagged: {flagged}; wrong without a flag: "
           f"{silent}; time per slice {cases['seconds'].min():.2f}-"
           f"{cases['seconds'].max():.2f} s")  # fmt: skip
+    hit = int(cases["target"].sum())
+    print(f"   the issue's target, L5/S1 up to the top of the view or to T11/T12 (whichever is "
+          f"lower) all named, none invented: {hit}/{n} ({hit / n:.1%}; target 95%); wrong "
+          f"without a flag: {int((~cases['target'] & ~cases['alert']).sum())}")  # fmt: skip
 
 
 def spider_montage(shown: list, out: Path, columns: int = 10) -> Path:
