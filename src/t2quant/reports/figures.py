@@ -149,6 +149,9 @@ def decay_figure(echoes: np.ndarray, te_ms: np.ndarray, maps: dict, labels: np.n
     indices = [int(i) for i in np.unique(labels[labels > 0])]
     if not indices:
         return "<p>No disc to show.</p>"
+    finite = np.isfinite(maps["t2"]) & np.isfinite(maps["s0"])
+    if maps.get("b1") is not None:
+        finite &= np.isfinite(maps["b1"])
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.0))
     for index in indices:
@@ -157,16 +160,14 @@ def decay_figure(echoes: np.ndarray, te_ms: np.ndarray, maps: dict, labels: np.n
         scale = measured[0] if measured[0] > 0 else 1.0
         color = LEVEL_COLORS.get(INDEX_LEVEL.get(index, ""), "k")
         name = INDEX_LEVEL.get(index, str(index))
-        fitted = inside & np.isfinite(maps["t2"]) & np.isfinite(maps["s0"])
-        if maps.get("b1") is not None:
-            fitted &= np.isfinite(maps["b1"])
+        fitted = inside & finite
+        dots_label = None  # the line carries the disc's legend entry when there is one
         if fitted.any():
             curve, label = _model_curve(maps, fitted, te_ms)
             ax.plot(te_ms, curve / scale, "-", color=color, lw=1, label=f"{name}: {label}")
         else:
-            label = "no fitted voxel"
-        ax.plot(te_ms, measured / scale, "o", ms=3, color=color,
-                label=None if fitted.any() else f"{name}: {label}")  # fmt: skip
+            dots_label = f"{name}: no fitted voxel"
+        ax.plot(te_ms, measured / scale, "o", ms=3, color=color, label=dots_label)
     ax.set_yscale("log")
     ax.yaxis.set_minor_formatter(plt.NullFormatter())
     ticks = [t for t in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01) if t >= ax.get_ylim()[0]]
