@@ -124,7 +124,7 @@ def render_slice(anatomy: SpineAnatomy, x_mm: float) -> dict[str, NDArray]:
     c = rasterise(anatomy, grid)
     subj = anatomy.to_subject(grid.world_coordinates().reshape(-1, 3))
     inst, sacral = _instances(anatomy, subj)
-    labels = c.tissue.astype(np.uint8)  # Tissue codes equal Label codes 0..14
+    labels = c.tissue.astype(np.uint8)  # Label codes 0..14 are the Tissue codes (labels.py)
     bone = np.isin(c.tissue, [Tissue.MARROW, Tissue.ENDPLATE, Tissue.CORTEX]) & sacral
     labels[bone & (c.tissue == Tissue.MARROW)] = Label.SACRAL_MARROW
     labels[bone & (c.tissue != Tissue.MARROW)] = Label.SACRAL_CORTEX

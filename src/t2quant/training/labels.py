@@ -13,28 +13,29 @@ import numpy as np
 from numpy.typing import NDArray
 
 from t2quant.segmentation.network import Cls
+from t2quant.synth.tissues import Tissue
 
 __all__ = ["LABEL_TO_CLASS", "N_LABELS", "Label", "label_to_class"]
 
 
 class Label(IntEnum):
-    """Label codes of a bank slice."""
+    """Label codes of a bank slice: the phantom's tissue codes, then the bank's own."""
 
-    AIR = 0
-    CSF = 1
-    CORD = 2
-    NUCLEUS = 3
-    ANNULUS = 4
-    MARROW = 5
-    ENDPLATE = 6
-    POSTERIOR = 7
-    MUSCLE = 8
-    FAT = 9
-    SOFT = 10
-    VESSEL = 11
-    LIGAMENT = 12
-    SACRAL_REMNANT = 13
-    CORTEX = 14
+    AIR = Tissue.BACKGROUND
+    CSF = Tissue.CSF
+    CORD = Tissue.CORD
+    NUCLEUS = Tissue.NUCLEUS
+    ANNULUS = Tissue.ANNULUS
+    MARROW = Tissue.MARROW
+    ENDPLATE = Tissue.ENDPLATE
+    POSTERIOR = Tissue.POSTERIOR_ELEMENTS
+    MUSCLE = Tissue.MUSCLE
+    FAT = Tissue.FAT
+    SOFT = Tissue.SOFT_TISSUE
+    VESSEL = Tissue.VESSEL
+    LIGAMENT = Tissue.LIGAMENT
+    SACRAL_REMNANT = Tissue.SACRAL_REMNANT_DISC
+    CORTEX = Tissue.CORTEX
     SACRAL_MARROW = 15
     SACRAL_CORTEX = 16
     ROOTS = 17
