@@ -206,6 +206,41 @@ def test_an_l5_s1_much_smaller_than_the_discs_above_is_flagged_not_renamed():
     assert not log.flags and named[-1].name == "L5/S1"
 
 
+def test_a_disc_that_does_not_part_its_bodies_is_found_by_its_place_in_the_column():
+    """A thin dark disc leaves the bodies around it one bone region: the chain would step
+    over it. It is taken back where the step is double and it lies in line; fragments,
+    pieces out of line and pieces in ordinary steps are not."""
+    from t2quant.segmentation.naming import Disc, _fill_gaps
+
+    def disc(row: float, col: float = 100.0, depth: float = 40.0, label: int = 0) -> Disc:
+        return Disc(label, np.array([row, col]), depth * 8, 1, 2, False, depth_mm=depth)
+
+    l5, l4, l2, l1 = disc(200), disc(165), disc(95), disc(60)  # L3/L4 (130) missed
+    hidden, fragment, aside = disc(130, label=7), disc(128, depth=12), disc(130, col=150)
+    chain, found = _fill_gaps([l5, l4, l2, l1], [fragment, aside, hidden])
+    assert chain == [l5, l4, hidden, l2, l1] and found == [hidden]
+    chain, found = _fill_gaps([l5, l4, l2, l1], [fragment, aside])  # nothing fits: unchanged
+    assert chain == [l5, l4, l2, l1] and not found
+    inside = disc(182)  # a piece inside an ordinary step (e.g. a bright endplate band)
+    assert _fill_gaps([l5, l4, disc(130), l2], [inside])[1] == []
+    t12 = disc(26)  # one ordinary step above the top of the chain
+    far = disc(-60)  # two steps above: not chained without the disc between
+    chain, found = _fill_gaps([l5, l4, disc(130), l2, l1], [far, t12])
+    assert chain[-1] is t12 and found == [t12]
+
+
+@pytest.mark.skipif(not SPIDER.exists(), reason="needs ../shared/data/real")
+def test_a_spider_disc_inside_one_bone_region_is_named():
+    """SPIDER patient 192 (van der Graaf et al. 2024, CC BY 4.0): 6 discs in view; the
+    network leaves L4 and L5 (around a thin L4/L5) one bone region."""
+    img = nib.load(SPIDER / "sub-192" / "sub-192_T2w.nii.gz")
+    seg = segment_discs(np.asanyarray(img.dataobj).astype(np.float32), img.affine)
+    assert seg.naming.names == list(LEVELS[1:])
+    assert any(w.endswith("found by its place in the column") for w in seg.warnings)
+    steps = np.diff([d.centroid_mm[0] for d in seg.naming.discs if d.name])
+    assert steps.max() < 1.5 * np.median(steps)
+
+
 # --- single slices ---------------------------------------------------------------------
 
 

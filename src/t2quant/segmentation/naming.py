@@ -54,6 +54,9 @@ LATERAL_RATIO = 0.75  # disc half-width / depth (phantom 0.725 + bulge; anatomy 
 CONUS_WINDOW = (3.25, 4.75)  # usual cord tip in disc steps above L5/S1: L2/L3..T12/L1 with a
 # quarter-step margin inside (a sixth lumbar vertebra puts a normal conus above T12/L1)
 SACRUM_ID = 10_000  # bone id of the sacrum in the bone map
+GAP_DEPTH_RATIO = 1.4  # a step between named discs over this x their depth may hide a disc
+PART_DEPTH_RATIO = 0.45  # a disc found in such a gap leaves steps of at least this x depth
+INLINE_DETOUR = 1.15  # ... and lies in line: the path through it at most this x the step
 REMNANT_AREA_RATIO = 0.3  # an L5/S1 smaller than this x the discs above may be the S1/S2
 # remnant (set after the real-anatomy phantom's T2w was named one level low without a flag;
 # on SPIDER, phantoms and the real volumes it adds no alarm to an unflagged session)
@@ -72,6 +75,7 @@ class Disc:
     name: str | None = None
     above_cut: bool = False  # the body above is cut by the edge (or missing)
     merged: list[int] = field(default_factory=list)  # other slab components of this disc
+    depth_mm: float = 0.0  # length along the disc's long (front-to-back) axis
 
     @property
     def on_sacrum(self) -> bool:
@@ -230,7 +234,17 @@ def _one_disc(mask, k, pad, bones, fov, shape, disk, spacing) -> Disc | None:
     edge = not fov[grown].all() or _at_border(pad, grown, shape)
     if edge and above == below:  # a disc cut by the edge touches only the bone below
         above = None
-    return Disc(k, cen, area, above, below, bool(edge))
+    return Disc(k, cen, area, above, below, bool(edge), depth_mm=_depth(mask, spacing))
+
+
+def _depth(mask: NDArray, spacing: NDArray) -> float:
+    """Extent (mm) of a disc piece along its long axis."""
+    pts = np.argwhere(mask) * spacing[:2]
+    if len(pts) < 3:
+        return float(np.ptp(pts[:, 1])) if len(pts) else 0.0
+    axis = np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1][:, -1]
+    along = pts @ axis
+    return float(along.max() - along.min() + spacing[:2].mean())
 
 
 def _cut_bones(bones: NDArray, fov: NDArray) -> set[int]:
@@ -317,6 +331,66 @@ def _chain(discs: list[Disc], anchor: int, log: _Log) -> list[Disc]:
     return chain
 
 
+def _fill_gaps(chain: list[Disc], spare: list[Disc]) -> tuple[list[Disc], list[Disc]]:
+    """The chain (L5/S1 upward) with the discs it stepped over, and those found.
+
+    A thin or dark disc that does not fully part two vertebral bodies leaves them one bone
+    region, so it is not "between two bones" and the chain steps over it or stops below it.
+    A spare disc piece is taken into the chain where a step is double (over
+    ``GAP_DEPTH_RATIO`` x the discs' depth, one vertebra being about one depth tall, or
+    over ``SPACING_RANGE[1]`` x the median step) and the piece lies in line, at least half
+    as deep, leaving ``PART_DEPTH_RATIO`` x depth on either side; and above the top of the
+    chain, one ordinary step up at a time.
+    """
+    steps = np.linalg.norm(np.diff([d.centroid_mm for d in chain], axis=0), axis=1)
+    typical = float(np.median(steps)) if steps.size >= 2 else np.inf
+    out, found = [chain[0]], []
+    for upper in chain[1:]:
+        while hidden := _hidden(out[-1], upper, _unused(spare, found), typical):
+            found.append(hidden)
+            out.append(hidden)
+        out.append(upper)
+    while above := _above(out[-1], _unused(spare, found), typical):
+        found.append(above)
+        out.append(above)
+    return out, found
+
+
+def _unused(spare: list[Disc], found: list[Disc]) -> list[Disc]:
+    return [d for d in spare if all(d is not f for f in found)]
+
+
+def _hidden(low: Disc, up: Disc, spare: list[Disc], typical: float) -> Disc | None:
+    """The biggest spare piece hidden in a double step from ``low`` up to ``up``, if any."""
+    depth = (low.depth_mm + up.depth_mm) / 2
+    step = float(np.linalg.norm(up.centroid_mm - low.centroid_mm))
+    if depth <= 0 or step <= min(GAP_DEPTH_RATIO * depth, SPACING_RANGE[1] * typical):
+        return None
+    fits = []
+    for d in spare:
+        a = float(np.linalg.norm(d.centroid_mm - low.centroid_mm))
+        b = float(np.linalg.norm(up.centroid_mm - d.centroid_mm))
+        if (min(a, b) >= PART_DEPTH_RATIO * depth and a + b <= INLINE_DETOUR * step
+                and d.depth_mm >= 0.5 * depth):  # fmt: skip
+            fits.append(d)
+    return max(fits, key=lambda d: d.area_mm2) if fits else None
+
+
+def _above(top: Disc, spare: list[Disc], typical: float) -> Disc | None:
+    """The nearest spare piece one ordinary step above the top of the chain, if any."""
+    if top.partial:
+        return None
+    reach = min(GAP_DEPTH_RATIO * top.depth_mm, SPACING_RANGE[1] * typical)
+    fits = []
+    for d in spare:
+        up, side = top.centroid_mm - d.centroid_mm  # rows grow downward
+        step = float(np.hypot(up, side))
+        if (up > 0 and abs(side) <= 0.5 * up and PART_DEPTH_RATIO * top.depth_mm <= step
+                <= reach and d.depth_mm >= 0.5 * top.depth_mm):  # fmt: skip
+            fits.append((step, d))
+    return min(fits, key=lambda f: f[0])[1] if fits else None
+
+
 def _check_spacing(named: list[Disc], log: _Log) -> None:
     """Neighbouring named discs must be evenly spaced (a missed or split disc is not)."""
     if len(named) < 3:
@@ -363,15 +437,23 @@ def _check_conus(steps: float | None, log: _Log) -> None:
                 "transitional_anatomy", "level_uncertain")  # fmt: skip
 
 
-def _name(discs, bones, slab, spacing, log: _Log) -> float | None:
-    """Give names upward from the anchor; run the checks; return the conus position."""
+def _name(discs, spare, bones, slab, spacing, log: _Log) -> float | None:
+    """Give names upward from the anchor (taking in the discs hidden in double steps, added
+    to ``discs``); run the checks; return the conus position."""
     anchor = _anchor(discs, bones, spacing, log)
     if anchor is None:
         return None
     if anchor < len(discs) - 1:
         log.add(f"{len(discs) - 1 - anchor} disc-like region(s) below L5/S1 not named")
-    for offset, d in enumerate(_chain(discs, anchor, log)):
+    chain, found = _fill_gaps(_chain(discs, anchor, log), spare)
+    for offset, d in enumerate(chain):
         d.name = UPWARD[offset] if offset < len(UPWARD) else None
+    for d in found:
+        log.add(f"{d.name}: a disc that does not fully part the vertebral bodies around it; "
+                "found by its place in the column")  # fmt: skip
+    for lower, upper in zip(chain[:-1], chain[1:], strict=True):
+        lower.above_cut = False  # a disc sits on the body above it: that body is whole
+    discs[:] = sorted([*discs, *found], key=lambda d: d.centroid_mm[0])
     named = [d for d in discs if d.name]
     _check_spacing(named, log)
     _check_anchor_size(named, log)
@@ -443,7 +525,9 @@ def name_discs(
     log = _Log()
     pieces, comps, bones = _slab_discs(slab, fov2d, spacing, log)
     discs = _keep(pieces)
-    steps = _name(discs, bones, slab, spacing, log) if discs else None
+    used = {k for d in discs for k in (d.label, *d.merged)}
+    spare = [d for d in pieces if d.label not in used]
+    steps = _name(discs, spare, bones, slab, spacing, log) if discs else None
     if not discs:
         log.add("no disc found between vertebral bodies", "level_uncertain")
     seeds = np.zeros(slab.shape, np.uint8)
