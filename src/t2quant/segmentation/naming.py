@@ -451,7 +451,7 @@ def _name(discs, spare, bones, slab, spacing, log: _Log) -> float | None:
     for d in found:
         log.add(f"{d.name}: a disc that does not fully part the vertebral bodies around it; "
                 "found by its place in the column")  # fmt: skip
-    for lower, upper in zip(chain[:-1], chain[1:], strict=True):
+    for lower in chain[:-1]:
         lower.above_cut = False  # a disc sits on the body above it: that body is whole
     discs[:] = sorted([*discs, *found], key=lambda d: d.centroid_mm[0])
     named = [d for d in discs if d.name]
