@@ -97,7 +97,7 @@ def spider_case(row, seg) -> dict:
     consecutive = named == list(UPWARD[: len(named)])[::-1]
     edge = [d for d in seg.naming.discs if d.name and (d.partial or d.above_cut)]
     low = seg.naming.disc("L5/S1")
-    anchored = bool(low and low.on_sacrum and low.under_body)
+    anchored = bool(low and (low.on_sacrum or low.on_s1_body) and low.under_body)
     strict = len(named) == row.n_discs and consecutive and anchored
     good = len(named) - len(edge) <= row.n_discs <= len(named) and consecutive and anchored
     # the wording: every disc from L5/S1 up to the top of the view or to T11/T12

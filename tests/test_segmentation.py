@@ -241,6 +241,46 @@ def test_a_spider_disc_inside_one_bone_region_is_named():
     assert steps.max() < 1.5 * np.median(steps)
 
 
+def _column(sacrum_top: int = 220) -> np.ndarray:
+    """A mid-sagittal class map (1 mm pixels, shape (300, 100, 1)): bodies T12..L5 26 mm
+    tall, discs 10 mm, the canal behind them, the sacrum from ``sacrum_top`` down."""
+    from t2quant.segmentation.network import Cls
+
+    slab = np.zeros((300, 100), np.uint8)
+    slab[:, 65:75] = Cls.CANAL
+    for k in range(6):  # bodies T12..L5, then the disc below each
+        top = 4 + 36 * k
+        slab[top : top + 26, 20:61] = Cls.BODY
+        slab[top + 26 : top + 36, 22:59] = Cls.DISC
+    slab[sacrum_top:295, 20:61] = Cls.SACRUM
+    return slab
+
+
+@pytest.mark.parametrize("case", ["plain", "s1_as_body", "split_sacrum", "bridged_bodies"])
+def test_naming_holds_when_the_network_splits_or_merges_bones(case):
+    """S1 taken for a lumbar body, a sacrum in two pieces across the S1/S2 remnant, or two
+    bodies left one region around a thin disc: the names stay right; S1 as a body is flagged."""
+    from t2quant.segmentation.naming import name_discs
+    from t2quant.segmentation.network import Cls
+
+    slab = _column()
+    if case == "s1_as_body":
+        slab[220:246, 20:61] = Cls.BODY
+        slab[246:250] = np.where(slab[246:250] == Cls.SACRUM, 0, slab[246:250])
+    elif case == "split_sacrum":
+        slab[246:249, 20:61] = 0
+        slab[246:249, 30:50] = Cls.DISC  # the S1/S2 remnant
+    elif case == "bridged_bodies":
+        slab[138:148, 20:61] = Cls.BODY
+        slab[140:146, 24:57] = Cls.DISC  # a thin L3/L4 that does not part L3 from L4
+    naming, levels = name_discs(slab[:, :, None], np.ones(3))
+    assert naming.names == list(LEVELS[1:])
+    assert ("level_uncertain" in naming.flags) == (case == "s1_as_body")
+    lowest = naming.disc("L5/S1").centroid_mm[0]
+    assert 210 <= lowest <= 220
+    assert (levels[140:146, 30, 0] == LEVEL_INDEX["L3/L4"]).all()
+
+
 # --- single slices ---------------------------------------------------------------------
 
 

@@ -5,9 +5,13 @@ spinal canal; each pixel takes the majority class over the slab). There, a disc 
 connected piece of the disc class in front of the canal that touches a vertebral body above
 it and a body or the sacrum below it (the top disc may instead be cut by the edge of the
 field of view); pieces between the same two bones are one disc. The anchor is the sacrum
-class: the biggest disc between a vertebral body and the sacrum is L5/S1, and names go up
-from there, each disc sharing a vertebral body with the one below it; an L5/S1 much smaller
-than the discs above it is flagged (it may be the S1/S2 remnant). The named discs then
+class (its pieces across a thin S1/S2 remnant are one sacrum): the biggest disc between a
+vertebral body and the sacrum is L5/S1; without one, the disc nearest the sacrum, or the
+lowest disc on a body resting on the sacrum (S1 taken for a lumbar body), flagged. Names go
+up from there, each disc sharing a vertebral body with the one below it; a thin disc that
+leaves two bodies one bone region is taken back by its place in the column (a double step,
+or one step above the chain). An L5/S1 much smaller than the discs above it is flagged (it
+may be the S1/S2 remnant). The named discs then
 seed the 3D masks: every disc voxel connected to a seed takes the level of the nearest seed
 in the sagittal plane. Nothing is renumbered to look normal: an unsure count is a flag.
 
@@ -42,6 +46,7 @@ SEEDED = {name: LEVEL_INDEX[name] for name in (*LEVELS, "T10/T11")}  # levels pa
 MIN_DISC_MM2 = 25.0  # smallest disc cross-section kept (mid-sagittal)
 MIN_BODY_MM2 = 60.0  # smallest vertebral body cross-section kept
 MIN_SACRUM_MM2 = 250.0  # smallest sacrum cross-section that anchors the count
+REMNANT_MM = 8.0  # sacrum pieces this close to the largest are one sacrum (across S1/S2)
 TOUCH_MM = 4.0  # a disc "touches" bone within this distance
 SLAB_MM = 4.0  # half-thickness of the mid-sagittal slab
 POSTERIOR_MM = 2.0  # a disc pixel this far behind the canal's front wall is behind it
@@ -76,6 +81,7 @@ class Disc:
     above_cut: bool = False  # the body above is cut by the edge (or missing)
     merged: list[int] = field(default_factory=list)  # other slab components of this disc
     depth_mm: float = 0.0  # length along the disc's long (front-to-back) axis
+    on_s1_body: bool = False  # anchored on a body resting on the sacrum (S1 taken for one)
 
     @property
     def on_sacrum(self) -> bool:
@@ -143,12 +149,14 @@ def _components(mask: NDArray, min_mm2: float, pixel_mm2: float) -> tuple[NDArra
 
 
 def _bones(slab: NDArray, spacing: NDArray) -> NDArray:
-    """Bone id map: vertebral bodies 1..n (big enough), the largest sacrum as SACRUM_ID."""
+    """Bone id map: vertebral bodies 1..n (big enough); the largest sacrum piece, with the
+    pieces a thin band (the S1/S2 remnant) away from it, as SACRUM_ID."""
     px = spacing[0] * spacing[1]
     bodies, _ = _components(slab == Cls.BODY, MIN_BODY_MM2, px)
-    sac, sizes = _components(slab == Cls.SACRUM, 0.0, px)
+    sac, sizes = _components(slab == Cls.SACRUM, MIN_BODY_MM2, px)
     if sizes.size and sizes.max() >= MIN_SACRUM_MM2:
-        bodies[sac == int(np.argmax(sizes)) + 1] = SACRUM_ID
+        near = ndi.binary_dilation(sac == int(np.argmax(sizes)) + 1, _disk(spacing, REMNANT_MM))
+        bodies[np.isin(sac, np.unique(sac[near & (sac > 0)]))] = SACRUM_ID
     return bodies
 
 
@@ -291,12 +299,35 @@ def _anchor(discs: list[Disc], bones: NDArray, spacing: NDArray, log: _Log) -> i
     gaps = [np.min(np.linalg.norm(sacrum - d.centroid_mm, axis=1)) for d in discs]
     best = int(np.argmin(gaps))
     if gaps[best] > ANCHOR_GAP_MM:
-        log.add("no disc lies next to the sacrum: levels cannot be anchored", "level_uncertain")
-        return None
+        return _anchor_on_s1(discs, bones, spacing, log)
     log.add(f"no disc lies between a vertebral body and the sacrum: the disc nearest the "
             f"sacrum ({gaps[best]:.0f} mm) is taken as L5/S1; check the count",
             "level_uncertain")  # fmt: skip
     return best
+
+
+def _anchor_on_s1(discs: list[Disc], bones: NDArray, spacing: NDArray, log: _Log) -> int | None:
+    """L5/S1 as the lowest disc on a body resting on the sacrum (S1 taken for a lumbar
+    body), or None (flagged) when there is none."""
+    s1 = _bodies_on_sacrum(bones, spacing)
+    on = [i for i, d in enumerate(discs) if d.below in s1 and d.under_body]
+    if on:  # the lowest disc on such a body
+        log.add("no disc lies between a vertebral body and the sacrum: the body resting on the "
+                "sacrum is taken as S1 and the disc above it as L5/S1; check the count",
+                "level_uncertain")  # fmt: skip
+        low = max(on, key=lambda i: discs[i].centroid_mm[0])
+        discs[low].on_s1_body = True
+        return low
+    log.add("no disc lies next to the sacrum: levels cannot be anchored", "level_uncertain")
+    return None
+
+
+def _bodies_on_sacrum(bones: NDArray, spacing: NDArray) -> set[int]:
+    """Vertebral bodies within ``REMNANT_MM`` of the sacrum: resting on it with no disc
+    between, or across a thin remnant; S1 itself when the network takes it for a lumbar
+    body."""
+    near = ndi.binary_dilation(bones == SACRUM_ID, _disk(spacing, REMNANT_MM))
+    return {int(i) for i in np.unique(bones[near]) if 0 < i != SACRUM_ID}
 
 
 def _next_up(cur: Disc, rest: list[Disc], log: _Log) -> Disc | None:
