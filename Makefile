@@ -34,9 +34,13 @@ bench: $(STAMP)
 # extra (PyTorch, onnx) into the venv, builds the label-map bank, trains stages 1 and 2 and
 # exports src/t2quant/data/discseg.onnx. Neither `make demo` nor `make test` needs it.
 SEGMENTER_WORK ?= build/segmenter
+# real volumes with manual disc masks the shipped segmenter is fine-tuned on (not in the
+# repository: Menezes-Reis et al. 2016, from a GPL-3.0 repository; see the model card)
+SEGMENTER_REAL ?= $(sort $(wildcard ../shared/data/real/menezes-reis-ivd-*))
 train-segmenter: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
-	OMP_NUM_THREADS=1 $(BIN)/python -m t2quant.training --work $(SEGMENTER_WORK)
+	@test -n "$(SEGMENTER_REAL)" || { echo "train-segmenter: no ../shared/data/real/menezes-reis-ivd-* beside the repository; set SEGMENTER_REAL to the folders with T2w.nii.gz and discs_manual.nii.gz"; exit 2; }
+	OMP_NUM_THREADS=1 $(BIN)/python -m t2quant.training --work $(SEGMENTER_WORK) --real $(SEGMENTER_REAL)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -76,3 +76,43 @@ def test_the_shipped_weights_are_small_and_run_in_onnxruntime():
     assert [i.name for i in net.get_inputs()] == ["image"]
     out = net.run(None, {"image": np.zeros((1, 1, 64, 48), np.float32)})[0]
     assert out.shape == (1, N_CLASSES, 64, 48)
+
+
+def test_real_targets_keep_the_manual_discs_and_drop_the_network_overreach():
+    """Manual disc -> disc; the network's disc within 8 mm of a manual disc -> its best other
+    class; its disc far from every manual disc (an unlabelled level) stays disc."""
+    from t2quant.segmentation.network import Cls
+    from t2quant.training.real import pseudo_target
+
+    probs = np.zeros((len(Cls), 1, 40, 1), np.float32)
+    probs[Cls.BODY] = 0.3  # the best non-disc class everywhere
+    probs[Cls.DISC, 0, :30, 0] = 0.6  # the network paints rows 0..29 as disc
+    manual = np.zeros((1, 40, 1), np.int16)
+    manual[0, 20:25, 0] = 1  # the rater drew rows 20..24
+    target = pseudo_target(probs, manual, np.ones(3))
+    row = target[0, :, 0]
+    assert (row[20:25] == Cls.DISC).all()  # drawn
+    assert (row[12:20] == Cls.BODY).all() and (row[25:30] == Cls.BODY).all()  # overreach
+    assert (row[:12] == Cls.DISC).all()  # more than 8 mm away: an unlabelled disc
+    assert (row[30:] == Cls.BODY).all()
+
+
+def test_a_real_sample_is_a_normalised_patch_with_class_targets():
+    from t2quant.segmentation.network import Cls
+    from t2quant.training.generator import PATCH
+    from t2quant.training.real import RealVolume, real_sample
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(50, 150, (120, 90, 3)).astype(np.float32)
+    target = np.full(image.shape, Cls.BODY, np.uint8)
+    target[50:60] = Cls.DISC
+    manual = (target == Cls.DISC).astype(np.int16)
+    vol = RealVolume("toy", image, manual, target, np.full(3, 1 / 3))
+    img, lab = real_sample([vol], rng)
+    assert img.shape == lab.shape == PATCH and img.dtype == np.float32
+    inside = lab > 0  # the source slice; zero-filled outside it
+    assert set(np.unique(lab)) <= {Cls.BACKGROUND, Cls.BODY, Cls.DISC}
+    outside = np.unique(img[~inside])  # zero-filled, then normalised as at run time
+    assert outside.size == 1 and np.mean(img[inside] > outside[0]) > 0.99
+    assert -0.5 <= img.min() and img.max() <= 2.0
+    assert np.quantile(img[inside], 0.5) == pytest.approx(0.5, abs=0.25)
