@@ -204,6 +204,16 @@ def test_an_l5_s1_much_smaller_than_the_discs_above_is_flagged_not_renamed():
     log = _Log()
     _check_anchor_size(named, log)  # a normal L5/S1 (280 mm2)
     assert not log.flags and named[-1].name == "L5/S1"
+    for d in named:
+        d.depth_mm = 40.0
+    collapsed = Disc(0, np.zeros(2), 90.0, 1, 2, False, name="L5/S1", depth_mm=38.0)
+    log = _Log()
+    _check_anchor_size([*named[:-1], collapsed], log)  # thin but full depth: a collapsed disc
+    assert not log.flags
+    remnant = Disc(0, np.zeros(2), 90.0, 1, 2, False, name="L5/S1", depth_mm=24.0)
+    log = _Log()
+    _check_anchor_size([*named[:-1], remnant], log)  # small and short: maybe the remnant
+    assert log.flags == {"level_uncertain"}
 
 
 def test_a_disc_that_does_not_part_its_bodies_is_found_by_its_place_in_the_column():
@@ -306,7 +316,9 @@ def test_a_spider_slice_is_named_from_the_sacrum():
     (1, A, S); L5/S1 sits on the sacrum, the top disc is cut by the field of view."""
     img = nib.load(SPIDER / "sub-016" / "sub-016_T2w.nii.gz")
     seg = segment_discs(np.asanyarray(img.dataobj).astype(np.float32), img.affine)
-    assert seg.naming.names == list(LEVELS)
+    named = [d for d in seg.naming.discs if d.name]
+    assert [d.name for d in named][-len(LEVELS) :] == list(LEVELS)
+    assert all(d.partial for d in named[: -len(LEVELS)])  # above T11/T12: only a cut sliver
     low = seg.naming.disc("L5/S1")
     assert low.on_sacrum and low.under_body
     assert seg.labels.shape == img.shape and "partial_disc" in seg.flags

@@ -63,6 +63,8 @@ GAP_DEPTH_RATIO = 1.4  # a step between named discs over this x their depth may 
 PART_DEPTH_RATIO = 0.45  # a disc found in such a gap leaves steps of at least this x depth
 INLINE_DETOUR = 1.15  # ... and lies in line: the path through it at most this x the step
 REMNANT_AREA_RATIO = 0.3  # an L5/S1 smaller than this x the discs above may be the S1/S2
+REMNANT_DEPTH_RATIO = 0.7  # ... or shorter front-to-back than this x the discs above
+REMNANT_SHORT_AREA_RATIO = 0.5  # ... and smaller than this x their area
 # remnant (set after the real-anatomy phantom's T2w was named one level low without a flag;
 # on SPIDER, phantoms and the real volumes it adds no alarm to an unflagged session)
 
@@ -435,13 +437,16 @@ def _check_spacing(named: list[Disc], log: _Log) -> None:
 
 
 def _check_anchor_size(named: list[Disc], log: _Log) -> None:
-    """Flag an L5/S1 much smaller (mid-sagittal area) than the discs above it: a collapsed
-    L5/S1, or the thin S1/S2 remnant taken for it (then every name is one level low)."""
+    """Flag an L5/S1 much smaller (mid-sagittal area) than the discs above it, or small and
+    short front-to-back (a collapsed disc keeps its depth, the S1/S2 remnant does not): a
+    collapsed L5/S1, or the remnant taken for it (then every name is one level low)."""
     if len(named) < 3:
         return
     above = float(np.median([d.area_mm2 for d in named[-5:-1]]))
+    depth = float(np.median([d.depth_mm for d in named[-5:-1]]))
     ratio = named[-1].area_mm2 / above
-    if ratio < REMNANT_AREA_RATIO:
+    short = named[-1].depth_mm < REMNANT_DEPTH_RATIO * depth  # a collapsed disc keeps its depth
+    if ratio < REMNANT_AREA_RATIO or (short and ratio < REMNANT_SHORT_AREA_RATIO):
         log.add(f"L5/S1 is {ratio:.2f} x the size of the discs above it: a collapsed L5/S1, or "
                 "the S1/S2 remnant taken for it (then every name is one level too low); check "
                 "the count", "level_uncertain")  # fmt: skip
