@@ -67,11 +67,11 @@ def check(labels: np.ndarray, truth: np.ndarray) -> tuple[bool, list[float], lis
     return named, dices, wrong
 
 
-def real() -> None:
+def real() -> list[float]:
     print("\n1. Real T2w volumes (Menezes-Reis; orientation IPR), Dice against the manual masks")
     if not REAL:
         print("   ../shared/data/real not found; skipped")
-        return
+        return []
     scores = []
     for folder in REAL:
         img = nib.load(folder / "T2w.nii.gz")
@@ -89,6 +89,7 @@ def real() -> None:
     d = np.array(scores)
     print(f"   Dice mean {d.mean():.3f}, min {d.min():.3f}, discs >= 0.85: "
           f"{(d >= 0.85).sum()}/{d.size} (targets: mean >= 0.90, every disc >= 0.85)")  # fmt: skip
+    return scores
 
 
 def spider_case(row, seg) -> dict:

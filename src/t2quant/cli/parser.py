@@ -159,7 +159,8 @@ def _add_segment_parser(sub) -> None:
         help="segment and name the lumbar discs (T11/T12..L5/S1) on a sagittal image",
         description="Segment every whole disc (nucleus and annulus) on a sagittal T2-weighted "
         "image and name its level. A 2D U-Net shipped in the package (trained on synthetic "
-        "phantom images only; run with onnxruntime on the CPU, nothing downloaded) labels "
+        "phantom images, fine-tuned on three real volumes with manual disc masks; run with "
+        "onnxruntime on the CPU, nothing downloaded) labels "
         "discs, vertebral bodies, sacrum, canal and cord on every sagittal slice; the discs "
         "are named upward from the sacrum, the end of the cord is a second check, and an "
         "unsure count is flagged (level_uncertain, transitional_anatomy, missing_level, "

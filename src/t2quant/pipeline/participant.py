@@ -281,7 +281,8 @@ def write_methods(settings: ParticipantSettings) -> dict[str, Path]:
         "t2_method": settings.t2_method,
         "t1_ms": DEFAULT_T1_MS,
         "segmentation": "t2quant learned segmenter (a 2D U-Net trained on synthetic phantom "
-        "images only, run with onnxruntime; discs named upward from the sacrum; weights "
+        "images and fine-tuned on three real volumes with manual disc masks, run with "
+        "onnxruntime; discs named upward from the sacrum; weights "
         f"SHA-256 {weights_sha256()[:12]}, described in the model card "
         "docs/segmentation_model_card.md)",
         "discs_from": str(settings.discs_from) if settings.discs_from else None,

@@ -24,8 +24,9 @@ __all__ = [
 
 T2W_TE_MS = (60.0, 120.0)
 METHOD = (
-    "t2quant learned segmenter (2D U-Net trained on synthetic phantom images only, "
-    "onnxruntime; discs named upward from the sacrum class; docs/segmentation_model_card.md)"
+    "t2quant learned segmenter (2D U-Net trained on synthetic phantom images, fine-tuned on "
+    "three real volumes with manual disc masks; onnxruntime; discs named upward from the "
+    "sacrum class; docs/segmentation_model_card.md)"
 )
 
 
