@@ -4,10 +4,11 @@ The 87 mid-sagittal SPIDER slices in ``../shared/data`` (van der Graaf et al., S
 11:264, 2024, CC BY 4.0) go through the commands a lab runs: ``t2quant segment`` (the
 packaged segmenter, automatic masks), ``features``, ``calibrate`` (folds by patient) and
 ``validate`` on the out-of-fold grades. The floors are a little below what was measured
-when the packaged model was fitted (docs/validation.md: kappa_q 0.557, within one 0.867,
-85.5% of the radiologists' discs graded, CCC 0.777, no grade 1 <-> 4/5 confusion); the
-issue's targets (kappa_q 0.80, within one 0.95, 90% graded, CCC 0.80) are not met, and this
-test guards the measured level, not the targets. Skipped without the shared data.
+when the packaged model was fitted (docs/validation.md: kappa_q 0.627, kappa_lin 0.504,
+exact 0.512, within one 0.896, 97.6% of the radiologists' discs graded, CCC 0.819, 3 grade
+1 <-> 4/5 confusions); the issue's kappa, within-one and no-confusion targets (0.80, 0.95,
+none) are not met, and this test guards the measured level, not the targets. Skipped
+without the shared data.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from t2quant.cli import main
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
 FLOORS = {
-    "kappa_quadratic": 0.52,
-    "kappa_linear": 0.40,
-    "exact_agreement": 0.42,
-    "within_one": 0.85,
-    "fraction_manual_graded": 0.85,
-    "ccc_aggregated": 0.70,
+    "kappa_quadratic": 0.58,
+    "kappa_linear": 0.46,
+    "exact_agreement": 0.47,
+    "within_one": 0.87,
+    "fraction_manual_graded": 0.95,
+    "ccc_aggregated": 0.75,
 }
 
 
@@ -58,7 +59,7 @@ def test_cross_validated_agreement_holds_its_measured_floor(spider):
     result = json.loads((root / "validate" / "agreement.json").read_text())
     for name, floor in FLOORS.items():
         assert result[name] >= floor, f"{name} {result[name]:.3f} fell below {floor}"
-    assert result["grade_1_4or5_swaps"] <= 2
+    assert result["grade_1_4or5_swaps"] <= 4  # 3 measured
     assert result["n_participants"] >= 0.85 * n_patients
     assert set(result["by_scanner"]) >= {"Philips 3 T", "Siemens 1.5 T"}
     # every radiologist-graded disc keeps its row; an ungraded one says why
