@@ -239,6 +239,23 @@ def test_a_disc_that_does_not_part_its_bodies_is_found_by_its_place_in_the_colum
     assert chain[-1] is t12 and found == [t12]
 
 
+def test_a_disc_missing_from_the_column_is_counted_in_the_names_above_it():
+    """A disc the network did not paint at all leaves a double step: the discs above it
+    keep their true names (one level skipped), and the session is flagged."""
+    from t2quant.segmentation.naming import Disc, _Log, _offsets
+
+    rows = [200, 165, 130, 60, 25]  # L5/S1, L4/L5, L3/L4, (L2/L3 missing), L1/L2, T12/L1
+    chain = [Disc(0, np.array([r, 100.0]), 300.0, 1, 2, False, depth_mm=40.0) for r in rows]
+    log = _Log()
+    assert _offsets(chain, log) == [0, 1, 2, 4, 5]
+    assert log.flags == {"level_uncertain", "missing_level"}
+    assert "1 disc(s) missing above L3/L4" in log.warnings[0]
+    log = _Log()
+    even = [*chain[:3], Disc(0, np.array([95.0, 100.0]), 300.0, 1, 2, False)]
+    assert _offsets(even, log) == [0, 1, 2, 3]
+    assert not log.warnings
+
+
 @pytest.mark.skipif(not SPIDER.exists(), reason="needs ../shared/data/real")
 def test_a_spider_disc_inside_one_bone_region_is_named():
     """SPIDER patient 192 (van der Graaf et al. 2024, CC BY 4.0): 6 discs in view; the

@@ -424,6 +424,27 @@ def _above(top: Disc, spare: list[Disc], typical: float) -> Disc | None:
     return min(fits, key=lambda f: f[0])[1] if fits else None
 
 
+def _offsets(chain: list[Disc], log: _Log) -> list[int]:
+    """Level offsets above L5/S1 of the chain's discs: one per disc, plus the discs missing
+    in a step of k >= ``SPACING_RANGE[1]`` median steps (round(k) - 1 each; flagged), so a
+    disc the network did not paint at all does not shift every name above it."""
+    steps = np.linalg.norm(np.diff([d.centroid_mm for d in chain], axis=0), axis=1)
+    if steps.size < 3:
+        return list(range(len(chain)))
+    typical = float(np.median(steps))
+    offsets, offset = [0], 0
+    for step in steps:
+        missing = int(np.round(step / typical)) - 1 if step >= SPACING_RANGE[1] * typical else 0
+        if missing:
+            below = UPWARD[offset] if offset < len(UPWARD) else "the disc below"
+            log.add(f"{missing} disc(s) missing above {below} ({step:.0f} mm to the next "
+                    f"disc, typical {typical:.0f}): counted in the names above",
+                    "level_uncertain", "missing_level")  # fmt: skip
+        offset += 1 + missing
+        offsets.append(offset)
+    return offsets
+
+
 def _check_spacing(named: list[Disc], log: _Log) -> None:
     """Neighbouring named discs must be evenly spaced (a missed or split disc is not)."""
     if len(named) < 3:
@@ -431,6 +452,8 @@ def _check_spacing(named: list[Disc], log: _Log) -> None:
     gaps = np.linalg.norm(np.diff([d.centroid_mm for d in named], axis=0), axis=1)
     typical = float(np.median(gaps))
     for up, low, g in zip(named[:-1], named[1:], gaps, strict=True):
+        if UPWARD.index(up.name) - UPWARD.index(low.name) > 1:
+            continue  # a gap already counted (see _offsets)
         if not SPACING_RANGE[0] * typical <= g <= SPACING_RANGE[1] * typical:
             log.add(f"{up.name} to {low.name}: {g:.0f} mm apart (typical {typical:.0f})",
                     "level_uncertain")  # fmt: skip
@@ -482,7 +505,7 @@ def _name(discs, spare, bones, slab, spacing, log: _Log) -> float | None:
     if anchor < len(discs) - 1:
         log.add(f"{len(discs) - 1 - anchor} disc-like region(s) below L5/S1 not named")
     chain, found = _fill_gaps(_chain(discs, anchor, log), spare)
-    for offset, d in enumerate(chain):
+    for offset, d in zip(_offsets(chain, log), chain, strict=True):
         d.name = UPWARD[offset] if offset < len(UPWARD) else None
     for d in found:
         log.add(f"{d.name}: a disc that does not fully part the vertebral bodies around it; "
@@ -515,6 +538,10 @@ def _where_missing(naming: Naming, fov: NDArray, spacing: NDArray) -> dict[str, 
     steps = np.diff(sorted(d.centroid_mm[0] for d in named))
     step = float(np.median(steps)) if steps.size else 35.0
     out = {}
+    low = max(LEVELS.index(d.name) for d in named)
+    for lvl in LEVELS[LEVELS.index(top.name) + 1 : low]:
+        if all(d.name != lvl for d in named):
+            out[lvl] = "not found: a gap in the column between the named discs"
     for lvl in LEVELS[: LEVELS.index(top.name)]:
         expected = top.centroid_mm[0] - (LEVELS.index(top.name) - LEVELS.index(lvl)) * step
         if expected < top_mm - 0.1 * step:
