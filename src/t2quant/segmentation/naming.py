@@ -10,8 +10,9 @@ vertebral body and the sacrum is L5/S1; without one, the disc nearest the sacrum
 lowest disc on a body resting on the sacrum (S1 taken for a lumbar body), flagged. Names go
 up from there, each disc sharing a vertebral body with the one below it; a thin disc that
 leaves two bodies one bone region is taken back by its place in the column (a double step,
-or one step above the chain). An L5/S1 much smaller than the discs above it is flagged (it
-may be the S1/S2 remnant). The named discs then
+or one step above the chain), and a step of several median steps with no disc in it
+counts the missing discs in the names above (flagged). An L5/S1 much smaller than the discs
+above it is flagged (it may be the S1/S2 remnant). The named discs then
 seed the 3D masks: every disc voxel connected to a seed takes the level of the nearest seed
 in the sagittal plane. Nothing is renumbered to look normal: an unsure count is a flag.
 
