@@ -22,7 +22,7 @@ start() {
     [ "$(id -u)" = "0" ] || { echo "local-cluster: needs root" >&2; exit 3; }
     local host cpus mem
     host="$(hostname -s)"
-    cpus="$(nproc)"
+    cpus="$(getconf _NPROCESSORS_ONLN)"  # not nproc: it obeys OMP_NUM_THREADS
     mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
     mkdir -p "$dir/state" "$dir/spool" "$dir/log"
     cat > "$conf" <<EOF
