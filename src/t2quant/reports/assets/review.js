@@ -48,6 +48,8 @@
     if (!who) return;
     const key = keyOf(row);
     const r = Object.assign({decision: "", grade: null, reason: ""}, ratings[key]);
+    const typed = clean(row.querySelector("input.reason").value);
+    if (!("reason" in change) && typed && !r.reason) r.reason = typed;  // typed before any rater
     if ("decision" in change) r.decision = r.decision === change.decision ? "" : change.decision;
     if ("grade" in change) r.grade = r.grade === change.grade ? null : change.grade;
     if ("reason" in change) r.reason = change.reason;
@@ -92,8 +94,11 @@
       b.addEventListener("click", () => rate(row, {decision: b.dataset.decision})));
     row.querySelectorAll("button[data-grade]").forEach((b) =>
       b.addEventListener("click", () => rate(row, {grade: Number(b.dataset.grade)})));
-    row.querySelector("input.reason").addEventListener("change", (e) =>
-      rate(row, {reason: clean(e.target.value)}));
+    // Without a rater yet, a typed reason waits for the next button of its row: asking the
+    // name here would pop a dialog between that button's press and release and lose the click.
+    row.querySelector("input.reason").addEventListener("change", (e) => {
+      if (localStorage.getItem(raterKey)) rate(row, {reason: clean(e.target.value)});
+    });
     paint(row);
   }
   document.getElementById("export-ratings").addEventListener("click", exportRatings);
