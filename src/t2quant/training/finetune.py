@@ -17,18 +17,16 @@ normalisation (:mod:`t2quant.training.real`).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from t2quant.segmentation.network import Cls, normalise
+from t2quant.segmentation.network import MULTIPLE, Cls, normalise
 from t2quant.training.generator import STAGE2, Bank, sample
 from t2quant.training.model import WIDTHS, UNet
 from t2quant.training.real import RealVolume, pseudo_target, real_sample, to_network_grid
-from t2quant.training.train import Run, dice_loss
+from t2quant.training.train import Run, fit, optimiser, tensors
 
 __all__ = ["FINETUNE_RUN", "finetune", "load_real"]
 
@@ -39,7 +37,7 @@ FINETUNE_RUN = Run(iters=400, lr=3e-4, seed=2, stage2=True)
 def _probabilities(model: UNet, image: np.ndarray) -> np.ndarray:
     """Class probabilities ``(C, SI, AP, LR)`` of every sagittal slice (run-time contract)."""
     h, w, n = image.shape
-    pad = [(0, -h % 16), (0, -w % 16)]
+    pad = [(0, -h % MULTIPLE), (0, -w % MULTIPLE)]
     out = np.empty((len(Cls), h, w, n), np.float32)
     model.eval()
     with torch.no_grad():
@@ -66,10 +64,7 @@ def load_real(folders: list[Path], model: UNet, orientation: str = "IPR") -> lis
 def _batch(bank: Bank, volumes: list[RealVolume], rng, size: int):
     n_real = round(REAL_SHARE * size)
     pairs = [real_sample(volumes, rng) for _ in range(n_real)]
-    pairs += [sample(bank, rng, STAGE2) for _ in range(size - n_real)]
-    x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None].astype(np.float32))
-    y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
-    return x, y
+    return tensors(pairs + [sample(bank, rng, STAGE2) for _ in range(size - n_real)])
 
 
 def finetune(run: Run, bank_dir: Path, folders: list[Path], out: Path, init: Path) -> Path:
@@ -81,23 +76,8 @@ def finetune(run: Run, bank_dir: Path, folders: list[Path], out: Path, init: Pat
     model.load_state_dict(torch.load(init))
     volumes = load_real(folders, model)
     bank = Bank.load(bank_dir, run.bank_limit)
-    opt = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, run.lr, total_steps=run.iters, pct_start=0.1)
+    opt, sched = optimiser(run, model, pct_start=0.1)
     rng = np.random.default_rng(run.seed)
-    t0, running = time.time(), []
     print(f"fine-tuning on {[v.name for v in volumes]}", flush=True)
-    for it in range(1, run.iters + 1):
-        x, y = _batch(bank, volumes, rng, run.batch)
-        logits = model(x)
-        loss = nn.functional.cross_entropy(logits, y) + dice_loss(logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        running.append(loss.item())
-        if it % run.log_every == 0 or it == run.iters:
-            print(f"it {it} loss {np.mean(running):.4f} {time.time() - t0:.0f} s", flush=True)
-            running = []
-            torch.save(model.state_dict(), out / "model.pt")
-    print(f"fine-tuning done in {time.time() - t0:.0f} s", flush=True)
-    return out / "model.pt"
+    return fit(run, model, opt, sched, lambda: _batch(bank, volumes, rng, run.batch), out,
+               what="fine-tuning")  # fmt: skip

@@ -22,7 +22,7 @@ from t2quant.segmentation.network import N_CLASSES
 from t2quant.training.generator import STAGE1, STAGE2, Bank, sample
 from t2quant.training.model import WIDTHS, UNet
 
-__all__ = ["STAGE1_RUN", "STAGE2_RUN", "Run", "train"]
+__all__ = ["STAGE1_RUN", "STAGE2_RUN", "Run", "fit", "optimiser", "tensors", "train"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,12 @@ STAGE2_RUN = Run(iters=1000, lr=1e-3, seed=1, stage2=True)
 
 def batch(bank: Bank, rng: np.random.Generator, size: int, stage2: bool):
     """A batch of generated (image, target) pairs as tensors ``(N, 1, H, W)``, ``(N, H, W)``."""
-    pairs = [sample(bank, rng, STAGE2 if stage2 else STAGE1) for _ in range(size)]
-    x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
+    return tensors([sample(bank, rng, STAGE2 if stage2 else STAGE1) for _ in range(size)])
+
+
+def tensors(pairs: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, target) pairs as a batch: float32 ``(N, 1, H, W)`` and int64 ``(N, H, W)``."""
+    x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None].astype(np.float32))
     y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
     return x, y
 
@@ -87,21 +91,29 @@ def _setup(run: Run, bank_dir: Path, out: Path, init: Path | None):
     model = UNet(WIDTHS)
     if init is not None:
         model.load_state_dict(torch.load(init))
-    opt = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, run.lr, total_steps=run.iters, pct_start=0.05)
+    opt, sched = optimiser(run, model)
     config = asdict(run) | {"bank": str(bank_dir), "init": str(init), "bank_entries": len(bank)}
     (out / "config.json").write_text(json.dumps(config, indent=1))
     return bank, val, model, opt, sched
 
 
-def train(run: Run, bank_dir: Path, out: Path, init: Path | None = None) -> Path:
-    """Train one run into ``out`` (``config.json``, ``model.pt``, checkpoints); returns the
-    final weights."""
-    bank, val, model, opt, sched = _setup(run, bank_dir, out, init)
-    rng = np.random.default_rng(run.seed)
+def optimiser(run: Run, model: nn.Module, pct_start: float = 0.05):
+    """AdamW (weight decay 1e-4) and its one-cycle schedule peaking at ``run.lr``."""
+    opt = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, run.lr, total_steps=run.iters, pct_start=pct_start
+    )
+    return opt, sched
+
+
+def fit(run: Run, model: nn.Module, opt, sched, next_batch, out: Path, *, what: str = "training",
+        describe=lambda: "") -> Path:  # fmt: skip
+    """The loop of every run: ``run.iters`` steps of cross-entropy + soft Dice on
+    ``next_batch()``; every ``log_every`` steps a line (mean loss, ``describe()``, time) and
+    ``model.pt``, every ``checkpoint_every`` steps ``model_it<N>.pt``. Returns the weights."""
     t0, running = time.time(), []
     for it in range(1, run.iters + 1):
-        x, y = batch(bank, rng, run.batch, run.stage2)
+        x, y = next_batch()
         logits = model(x)
         loss = nn.functional.cross_entropy(logits, y) + dice_loss(logits, y)
         opt.zero_grad()
@@ -110,11 +122,20 @@ def train(run: Run, bank_dir: Path, out: Path, init: Path | None = None) -> Path
         sched.step()
         running.append(loss.item())
         if it % run.log_every == 0 or it == run.iters:
-            print(f"it {it} loss {np.mean(running):.4f} val dice {hard_dice(model, val)} "
-                  f"bank {len(bank)} {time.time() - t0:.0f} s", flush=True)  # fmt: skip
+            print(f"it {it} loss {np.mean(running):.4f} {describe()}{time.time() - t0:.0f} s",
+                  flush=True)  # fmt: skip
             running = []
             torch.save(model.state_dict(), out / "model.pt")
         if it % run.checkpoint_every == 0:
             torch.save(model.state_dict(), out / f"model_it{it}.pt")
-    print(f"training done in {time.time() - t0:.0f} s", flush=True)
+    print(f"{what} done in {time.time() - t0:.0f} s", flush=True)
     return out / "model.pt"
+
+
+def train(run: Run, bank_dir: Path, out: Path, init: Path | None = None) -> Path:
+    """Train one run into ``out`` (``config.json``, ``model.pt``, checkpoints); returns the
+    final weights."""
+    bank, val, model, opt, sched = _setup(run, bank_dir, out, init)
+    rng = np.random.default_rng(run.seed)
+    return fit(run, model, opt, sched, lambda: batch(bank, rng, run.batch, run.stage2), out,
+               describe=lambda: f"val dice {hard_dice(model, val)} bank {len(bank)} ")  # fmt: skip
