@@ -191,11 +191,14 @@ def participant_folds(participants, folds: int, seed: int) -> np.ndarray:
     return np.array([fold_of[p] for p in ids], dtype=int)
 
 
-def _fit_predict(model: str, train: pd.DataFrame, truth: np.ndarray, test: pd.DataFrame):
+def _fit(model: str, train: pd.DataFrame, truth: np.ndarray):
+    """The grading function of ``model`` fitted on ``train``: features -> grades."""
     if model == "thresholds":
-        return predict_thresholds(test, fit_thresholds(train, truth))
+        t = fit_thresholds(train, truth)
+        return lambda rows: predict_thresholds(rows, t)
     if model == "ordinal":
-        return predict_grades(test, fit_ordinal(train, truth))
+        fitted = fit_ordinal(train, truth)
+        return lambda rows: predict_grades(rows, fitted)
     raise InputError(f"model must be 'thresholds' or 'ordinal', got {model!r}")
 
 
@@ -219,12 +222,12 @@ def cross_validate(
         other_fold = predict_on["participant_id"].astype(str).map(fold_of).to_numpy()
     for k in np.unique(fold):
         train, test = fold != k, fold == k
-        pred[test] = _fit_predict(model, features[train], truth[train], features[test])
+        grade = _fit(model, features[train], truth[train])  # fitted once per fold
+        pred[test] = grade(features[test])
         if other is not None:
             rows = other_fold == k
             if rows.any():
-                other[rows] = _fit_predict(model, features[train], truth[train],
-                                           predict_on[rows])  # fmt: skip
+                other[rows] = grade(predict_on[rows])
     if other is not None:
         return agreement_of(pred, truth), pred, other
     return agreement_of(pred, truth), pred

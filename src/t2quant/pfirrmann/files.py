@@ -152,8 +152,10 @@ def calibrate_to_files(
     truth = data["pfirrmann"].to_numpy(dtype=float)
     rows = feats[feats["participant_id"].isin(set(grades["participant_id"]))]
     rows = rows.reset_index(drop=True)  # every disc row of the manually graded participants
-    defaults = agreement_of(predict_thresholds(data, default_thresholds()), truth)
-    default_ordinal = agreement_of(predict_grades(data, default_model()), truth)
+    by_default_thresholds = predict_thresholds(data, default_thresholds())
+    by_default_ordinal = predict_grades(data, default_model())
+    defaults = agreement_of(by_default_thresholds, truth)
+    default_ordinal = agreement_of(by_default_ordinal, truth)
     cv_t, pred_t, rows_t = cross_validate(data, truth, model="thresholds", folds=folds,
                                           seed=seed, predict_on=rows)  # fmt: skip
     cv_o, pred_o, rows_o = cross_validate(data, truth, model="ordinal", folds=folds,
@@ -174,9 +176,8 @@ def calibrate_to_files(
                               "calibrate", "fitted_on": fitted_on})  # fmt: skip
     write_json(ordinal.as_dict(), outdir / "pfirrmann_ordinal.json")
     predictions = data[KEYS].assign(
-        pfirrmann_manual=truth, default_thresholds=predict_thresholds(data, default_thresholds()),
-        default_ordinal=predict_grades(data, default_model()), thresholds_cv=pred_t,
-        ordinal_cv=pred_o,
+        pfirrmann_manual=truth, default_thresholds=by_default_thresholds,
+        default_ordinal=by_default_ordinal, thresholds_cv=pred_t, ordinal_cv=pred_o,
     )  # fmt: skip
     write_tsv(predictions, outdir / "cv_predictions.tsv")
     keep = [c for c in (*KEYS, "qc_status", "qc_reason", "level_uncertain") if c in rows]
