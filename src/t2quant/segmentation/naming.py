@@ -169,12 +169,12 @@ def _disk(spacing: NDArray, radius: float) -> NDArray[np.bool_]:
     return (ii * spacing[0]) ** 2 + (pp * spacing[1]) ** 2 <= radius**2
 
 
-def _neighbours(mask, grown, bones, spacing) -> tuple[int | None, int | None]:
+def _neighbours(pts, axes, grown, bones, spacing) -> tuple[int | None, int | None]:
     """Bones touching a disc's superior and inferior faces (most touching pixels each), the
-    faces told apart along the disc's short axis, so steep discs (L5/S1) work too."""
-    pts = np.argwhere(mask) * spacing[:2]
+    faces told apart along the disc's short axis (the first of ``axes``, the principal axes
+    of its pixel positions ``pts``), so steep discs (L5/S1) work too."""
     centre = pts.mean(0)
-    normal = np.linalg.eigh(np.cov((pts - centre).T))[1][:, 0] if len(pts) > 3 else [1.0, 0.0]
+    normal = axes[:, 0] if len(pts) > 3 else [1.0, 0.0]
     normal = np.asarray(normal) * (1 if normal[0] >= 0 else -1)  # points inferior
     touch = grown & (bones > 0)
     side = (np.argwhere(touch) * spacing[:2] - centre) @ normal
@@ -241,20 +241,21 @@ def _one_disc(mask, k, pad, bones, fov, shape, disk, spacing) -> Disc | None:
         return None
     grown = ndi.binary_dilation(mask, disk)
     cen = (np.argwhere(mask) + [p.start for p in pad]).mean(0) * spacing[:2]
-    above, below = _neighbours(mask, grown, bones, spacing)
+    pts = np.argwhere(mask) * spacing[:2]  # in the padded box (mm)
+    axes = np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1] if len(pts) >= 3 else None
+    above, below = _neighbours(pts, axes, grown, bones, spacing)
     edge = not fov[grown].all() or _at_border(pad, grown, shape)
     if edge and above == below:  # a disc cut by the edge touches only the bone below
         above = None
-    return Disc(k, cen, area, above, below, bool(edge), depth_mm=_depth(mask, spacing))
+    return Disc(k, cen, area, above, below, bool(edge), depth_mm=_depth(pts, axes, spacing))
 
 
-def _depth(mask: NDArray, spacing: NDArray) -> float:
-    """Extent (mm) of a disc piece along its long axis."""
-    pts = np.argwhere(mask) * spacing[:2]
-    if len(pts) < 3:
+def _depth(pts: NDArray, axes: NDArray | None, spacing: NDArray) -> float:
+    """Extent (mm) of a disc piece (pixel positions ``pts``, principal ``axes`` as columns,
+    short first) along its long axis."""
+    if axes is None:
         return float(np.ptp(pts[:, 1])) if len(pts) else 0.0
-    axis = np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1][:, -1]
-    along = pts @ axis
+    along = pts @ axes[:, -1]
     return float(along.max() - along.min() + spacing[:2].mean())
 
 
