@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from t2quant.features.appearance import appearance_scores
 from t2quant.features.geometry import (
     ap_length_mm,
     bulge_index,
@@ -24,10 +25,19 @@ from t2quant.features.geometry import (
     heights_mm,
 )
 from t2quant.features.intensity import band_depth, summary, two_peak_mixture
+from t2quant.features.patch import disc_patch
 from t2quant.features.regions import csf_signal, erode_in_plane, nucleus_mask, vertebra_signal
 from t2quant.levels import LEVEL_INDEX, LEVELS
 
-__all__ = ["BAND_DEPTH", "FEATURE_COLUMNS", "MIN_VOXELS", "ONE_SLICE_REASON", "disc_features"]
+__all__ = [
+    "BAND_DEPTH",
+    "FEATURE_COLUMNS",
+    "MIN_VOXELS",
+    "ONE_SLICE_REASON",
+    "disc_features",
+    "mid_slice",
+    "session_reference",
+]
 
 MIN_VOXELS = 20  # fewer labelled voxels than this: the disc is not measured
 BAND_DEPTH = 0.08  # a dip this deep across the nucleus counts as a horizontal band
@@ -80,6 +90,9 @@ FEATURE_COLUMNS: dict[str, str] = {
     "nucleus_signal_cv": "SD / mean of the nucleus signal (0 = homogeneous)",
     "band_depth": "depth of the deepest dip across the nucleus's height (0 = none)",
     "horizontal_band": "band_depth >= 0.08 (an intranuclear cleft)",
+    "appearance_score": "the disc's look on its mid-sagittal slice, relative to the session's "
+    "vertebral bodies, read as an expected Pfirrmann grade (1..5) by the disc-appearance "
+    "network trained on radiologists' grades (docs/appearance_model_card.md)",
 }
 """Columns of the feature table and what each holds; units are in the names."""
 
@@ -90,6 +103,7 @@ def disc_features(
     voxel_mm: NDArray,
     *,
     t2_ms: NDArray | None = None,
+    appearance: bool = True,
 ) -> pd.DataFrame:
     """Measure every disc level of one session.
 
@@ -103,6 +117,9 @@ def disc_features(
         Voxel size along the three canonical axes (mm).
     t2_ms : (AP, SI, LR) array, optional
         T2 map in ms, NaN where the fit failed. Without it the T2 columns are NaN.
+    appearance : bool
+        Run the disc-appearance network (``appearance_score``; the packaged weights, read
+        once). False leaves the column NaN (used while training that network).
 
     Returns
     -------
@@ -120,9 +137,14 @@ def disc_features(
             f"{None if t2_ms is None else np.shape(t2_ms)} must share one grid"
         )
     rows = [_one_disc(labels, t2w, t2_ms, voxel_mm, lvl) for lvl in LEVELS]
+    patches = [row.pop("_patch", None) for row in rows]
     table = pd.DataFrame(rows).reindex(columns=list(FEATURE_COLUMNS))
     _session_heights(table, labels, voxel_mm)
     _brightest_disc(table)
+    if appearance:
+        _appearance(table, patches)
+    else:
+        table["appearance_score"] = np.nan
     return table
 
 
@@ -145,9 +167,10 @@ def _one_disc(labels, t2w, t2_ms, voxel_mm, level: str) -> dict:
         return _failed(level, f"only {n} voxels labelled (fewer than {MIN_VOXELS})", n)
     row = _failed(level, "", n) | {"qc_status": "ok"}
     slices = np.flatnonzero(mask.any(axis=(0, 1)))
-    z = _mid_slice(mask, slices)
+    z = mid_slice(mask)
     plane = mask[:, :, z]
     axes = disc_axes(plane, voxel_mm[:2])
+    row["_patch"] = disc_patch(t2w[:, :, z], plane, axes, voxel_mm[:2], 1.0)
     h = heights_mm(plane, voxel_mm[:2], axes)
     row |= {
         "volume_mm3": n * float(np.prod(voxel_mm)),
@@ -178,12 +201,12 @@ def _one_disc(labels, t2w, t2_ms, voxel_mm, level: str) -> dict:
     return row
 
 
-def _mid_slice(mask: NDArray[np.bool_], slices: NDArray) -> int:
-    """The slice through the disc's left-right centre of mass (if labelled there), else the
-    slice with the largest area."""
+def mid_slice(mask: NDArray[np.bool_]) -> int:
+    """The sagittal slice through a disc's left-right centre of mass (if labelled there),
+    else the slice with the largest area; ``mask`` is the disc's ``(AP, SI, LR)`` mask."""
     area = mask.sum(axis=(0, 1))
     z = round(float((area * np.arange(area.size)).sum() / area.sum()))
-    return z if area[z] > 0 else int(slices[np.argmax(area[slices])])
+    return z if area[z] > 0 else int(np.argmax(area))
 
 
 def _t2_columns(t2_ms, mask, eroded_mask, nucleus, annulus) -> dict:
@@ -304,6 +327,28 @@ def _brightest_disc(table: pd.DataFrame) -> None:
     ok = table["qc_status"].eq("ok") & nucleus.gt(0)
     top = float(nucleus[ok].max()) if ok.any() else float("nan")
     table["nucleus_brightest_ratio"] = np.where(ok, nucleus / top, np.nan)
+
+
+def session_reference(table: pd.DataFrame) -> float:
+    """The session's vertebral-body signal: the median of ``vertebra_signal_au`` over its
+    measured discs (NaN without one). Disc patches are read relative to it."""
+    body = pd.to_numeric(table["vertebra_signal_au"], errors="coerce")
+    body = body[table["qc_status"].eq("ok") & body.gt(0)]
+    return float(body.median()) if len(body) else float("nan")
+
+
+def _appearance(table: pd.DataFrame, patches: list) -> None:
+    """``appearance_score`` of every measured disc (patches taken with reference 1 are
+    divided by the session's vertebral-body signal here)."""
+    table["appearance_score"] = np.nan
+    ref = session_reference(table)
+    have = [i for i, p in enumerate(patches) if p is not None]
+    if not have or not np.isfinite(ref):
+        return
+    x = np.stack([patches[i] for i in have])
+    x[:, 0] -= np.float32(np.log(ref))
+    score, _ = appearance_scores(x)
+    table.loc[have, "appearance_score"] = score
 
 
 def _centre_mm(mask: NDArray[np.bool_], voxel_mm: NDArray) -> NDArray:

@@ -24,8 +24,10 @@ from t2quant.segmentation.frame import to_canonical
 
 __all__ = [
     "SEGMENTATION_COLUMNS",
+    "CanonicalArrays",
     "MeasuredSession",
     "add_segmentation_qc",
+    "canonical_arrays",
     "load_t2_ms",
     "measure_session",
     "measurement_dictionary",
@@ -89,19 +91,13 @@ def measure_session(
     the ``_discs.tsv``/``_discs.json`` beside ``labels``) are carried into the table.
     ``stem`` overrides the stem taken from the input's name.
     """
-    src = load_t2w_image([Path(p) for p in inputs], te_ms)
-    image, affine, source = src.image, src.affine, src.source
-    mask, mask_affine = read_label_mask(labels, what="disc label volume")
-    mask = mask if mask.ndim == 3 else mask[:, :, None]
-    require_same_grid(str(labels), mask.shape, mask_affine, image.shape, affine,
-                      "disc label volume")  # fmt: skip
-    mask = np.where(src.invalid, 0, mask)  # an invalid voxel is measured in no disc
-    frame = to_canonical(image, affine, orientation=orientation, name=source)
-    lab = nio.apply_orientation(mask.astype(np.int16), frame.transform)
+    arrays = canonical_arrays(inputs, labels, orientation=orientation, te_ms=te_ms)
+    src, frame = arrays.source, arrays.frame
     t2 = None
     if t2map is not None:
-        t2 = nio.apply_orientation(load_t2_ms(Path(t2map), image.shape, affine), frame.transform)
-    table = disc_features(lab, frame.data, frame.voxel_mm, t2_ms=t2)
+        t2 = load_t2_ms(Path(t2map), src.image.shape, src.affine)
+        t2 = nio.apply_orientation(t2, frame.transform)
+    table = disc_features(arrays.labels, frame.data, frame.voxel_mm, t2_ms=t2)
     if discs is None and discs_json is None:
         discs, discs_json = records_beside(Path(labels))
     table = add_segmentation_qc(table, discs, discs_json)
@@ -109,7 +105,33 @@ def measure_session(
     participant, session = bids.participant_session(stem)
     table.insert(0, "session", session)
     table.insert(0, "participant_id", participant)
-    return MeasuredSession(table, stem, source)
+    return MeasuredSession(table, stem, src.source)
+
+
+@dataclass(frozen=True)
+class CanonicalArrays:
+    """A session's T2-weighted image and disc labels, both in the canonical ``PIR`` frame."""
+
+    source: object  # the loaded image (t2quant.segmentation.files.load_t2w_image)
+    frame: object  # its canonical frame: .data, .voxel_mm, .transform
+    labels: NDArray[np.int16]
+
+
+def canonical_arrays(
+    inputs: list[Path], labels: Path, *, orientation: str | None = None, te_ms=None
+) -> CanonicalArrays:
+    """Load the T2-weighted image (or multi-echo data) and its disc labels, check that they
+    share one grid, and turn both into the canonical frame (an invalid voxel is in no disc)."""
+    src = load_t2w_image([Path(p) for p in inputs], te_ms)
+    mask, mask_affine = read_label_mask(labels, what="disc label volume")
+    mask = mask if mask.ndim == 3 else mask[:, :, None]
+    require_same_grid(str(labels), mask.shape, mask_affine, src.image.shape, src.affine,
+                      "disc label volume")  # fmt: skip
+    mask = np.where(src.invalid, 0, mask)
+    frame = to_canonical(src.image, src.affine, orientation=orientation, name=src.source)
+    return CanonicalArrays(
+        src, frame, nio.apply_orientation(mask.astype(np.int16), frame.transform)
+    )
 
 
 FEATURE_KEYS = ("participant_id", "session", "level")
