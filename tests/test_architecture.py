@@ -28,8 +28,18 @@ ALLOWED: dict[str, set[str]] = {
     "group": {"io", "features", "pfirrmann"},
     "synth": {"io", "relaxometry"},
     # retraining the disc segmenter: phantom label maps (synth) through the run-time
-    # network contract (segmentation); nothing imports training
-    "training": {"io", "relaxometry", "synth", "segmentation"},
+    # network contract (segmentation); the disc-appearance network: disc patches and
+    # features (features), manual grades and participant folds (pfirrmann), agreement
+    # figures; nothing imports training
+    "training": {
+        "io",
+        "relaxometry",
+        "synth",
+        "segmentation",
+        "features",
+        "pfirrmann",
+        "validation.agreement",
+    },
     "validation": {"io", "features", "pfirrmann", "group", "synth"},
     "reports": {
         "io",
@@ -144,9 +154,12 @@ def test_nothing_imports_the_training_code():
     assert not users
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("segmentation")))
-def test_the_segmenter_runs_without_a_training_framework(module):
-    """Run time needs onnxruntime only: no torch, onnx or synth in the segmentation stage."""
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if m.startswith(("segmentation", "features")))
+)
+def test_the_networks_run_without_a_training_framework(module):
+    """Run time needs onnxruntime only: no torch, onnx or synth in the segmentation and
+    features stages (the segmenter and the disc-appearance network)."""
     bad = [n for n in _imports(MODULES[module])
            if n.split(".")[0] in ("torch", "onnx") or n.startswith("t2quant.synth")]  # fmt: skip
     assert not bad, f"t2quant.{module} imports {sorted(bad)}"

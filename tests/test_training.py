@@ -116,3 +116,34 @@ def test_a_real_sample_is_a_normalised_patch_with_class_targets():
     assert outside.size == 1 and np.mean(img[inside] > outside[0]) > 0.99
     assert -0.5 <= img.min() and img.max() <= 2.0
     assert np.quantile(img[inside], 0.5) == pytest.approx(0.5, abs=0.25)
+
+
+def test_the_appearance_network_trains_exports_and_matches_torch(tmp_path):
+    """Phantom discs (the training code's own synthetic part) through two training epochs,
+    ONNX export and scoring; only where PyTorch is installed."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from t2quant.training import grader
+
+    discs = grader.phantom_discs(1)
+    assert len(discs) == 7 and {d.grade for d in discs} <= {1, 2, 3, 4, 5}
+    assert discs[0].patches.shape == (1 + grader.N_AUGMENTED, 2, 32, 64)
+    first = grader.train_network(discs, seed=0, epochs=2)
+    again = grader.train_network(discs, seed=0, epochs=2)
+    for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # seeded: the same weights twice
+    check = grader.export(first, tmp_path / "appearance.onnx")
+    assert check["max_abs_logit_diff"] < 1e-4
+    score = grader.scores(first, np.stack([d.patches[0] for d in discs]))
+    assert np.all((score >= 1.0) & (score <= 5.0))
+
+
+def test_the_shipped_appearance_network_is_small_and_takes_disc_patches():
+    from t2quant.features.appearance import WEIGHTS, _session
+
+    size = len(resources.files("t2quant.data").joinpath(WEIGHTS).read_bytes())
+    assert size <= 2**20
+    net = _session()
+    assert [i.name for i in net.get_inputs()] == ["patch"]
+    out = net.run(None, {"patch": np.zeros((3, 2, 32, 64), np.float32)})[0]
+    assert out.shape == (3, 4)
