@@ -33,7 +33,7 @@ from t2quant.synth.grades import sample_grades
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GRADES = SHARED / "reference" / "spider-gradings" / "radiological_gradings.csv"
 FEATURES = ("nucleus_csf_ratio", "nucleus_vertebra_ratio", "nucleus_annulus_contrast",
-            "disc_height_index", "band_depth", "nucleus_signal_cv")  # fmt: skip
+            "disc_height_index", "band_depth", "nucleus_signal_cv", "appearance_score")  # fmt: skip
 
 
 def real_features(work: Path) -> pd.DataFrame:

@@ -5,17 +5,27 @@ Data (not in the repository; van der Graaf et al., Sci Data 11:264, 2024, CC BY 
 ``../shared/data/real/spider-midsagittal-t2`` (87 slices) and
 ``../shared/data/reference/spider-gradings/radiological_gradings.csv``.
 
-Steps, each the command a user runs (``t2quant segment``, ``features``, ``calibrate``,
-``validate``), all written under ``--work`` (default ``build/spider``, not tracked):
+The packaged disc-appearance network was trained on these patients, so its score on them is
+in sample. The held-out figures therefore retrain it inside the folds (nested
+cross-validation, needs the ``train`` extra): for each of 5 folds by patient, the network
+is trained on the other folds' patients (and the synthetic phantoms' discs, as in
+training), and the ordinal grader is fitted on those patients with their appearance scores
+from an inner 5-fold cross-validation (as the packaged grader is fitted on out-of-fold
+scores); the held-out patients are then graded by both. Steps,
+all written under ``--work`` (default ``build/spider``, not tracked):
 
-1. segment every slice (cached: a slice already segmented is not segmented again);
-2. measure and grade every disc, timing features + grade per slice;
-3. ``calibrate`` on every patient, folds by patient: cross-validated thresholds and ordinal
-   model; the out-of-fold grades of the chosen model go to ``cv_grades.tsv``;
-4. ``validate`` those out-of-fold grades against the radiologists (kappa, CIs, per level, per
-   scanner).
+1. segment every slice (``t2quant segment``; cached);
+2. measure and grade every disc with the packaged models (``t2quant features``), timing
+   features + grade per slice;
+3. nested cross-validation -> ``nested/cv_grades.tsv`` -> ``t2quant validate`` on it
+   (kappa, CIs, per level, per scanner): the held-out figures;
+4. with ``--oof FILE`` (``oof_appearance.tsv`` of ``python -m t2quant.training.grader``):
+   the feature tables with those out-of-fold scores (``features_oof/``) and ``t2quant
+   calibrate`` on them (``calibrate/``): the packaged ordinal model and its data card
+   figures.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_spider_grading.py [--work build/spider]
+    OMP_NUM_THREADS=2 <python with the train extra> bench/bench_spider_grading.py \
+        [--work build/spider] [--oof build/grader/oof_appearance.tsv]
 """
 
 from __future__ import annotations
@@ -27,7 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2quant.pfirrmann.files import calibrate_to_files, grade_to_files
+from t2quant.io import write_tsv
+from t2quant.pfirrmann.calibrate import fit_ordinal, participant_folds
+from t2quant.pfirrmann.files import KEYS, calibrate_to_files, grade_to_files, read_features
+from t2quant.pfirrmann.manual import read_manual_grades
+from t2quant.pfirrmann.ordinal import predict_grades
 from t2quant.segmentation.files import segment_to_files
 from t2quant.validation.validate import agreement_lines, validate_to_files
 
@@ -61,12 +75,80 @@ def features_all(work: Path, pids: list[str]) -> tuple[list[float], list[float]]
     return wall, cpu
 
 
+def graded_table(work: Path, features: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every disc row of the graded patients, and the measured, graded ones with ``pfirrmann``
+    (the rows ``t2quant calibrate`` fits)."""
+    grades, _ = read_manual_grades(GRADES)
+    feats = read_features([features])
+    rows = feats[feats["participant_id"].isin(set(grades["participant_id"]))]
+    data = feats.merge(grades, on=KEYS, how="inner")
+    return rows.reset_index(drop=True), data[data["qc_status"].eq("ok")].reset_index(drop=True)
+
+
+def nested_cv(work: Path, pids: list[str], folds: int) -> Path:
+    """Out-of-fold grades of the nested protocol (module docstring) -> ``cv_grades.tsv``."""
+    from t2quant.training import grader as gr  # the train extra
+
+    sessions = [
+        (SPIDER / p / f"{p}_T2w.nii.gz", work / "seg" / p / f"{p}_dseg.nii.gz") for p in pids
+    ]
+    discs = {(d.participant_id, d.level): d for d in gr.graded_discs(sessions, GRADES)}
+    phantoms = gr.phantom_discs(gr.N_PHANTOMS)  # as in training: they join every fold
+    rows, data = graded_table(work, work / "features")
+    keys = zip(data["participant_id"], data["level"], strict=True)
+    data = data[[key in discs for key in keys]].reset_index(drop=True)
+    truth = data["pfirrmann"].to_numpy(dtype=float)
+    fold = participant_folds(data["participant_id"], folds, 0)
+    suggested = pd.Series(np.nan, index=rows.index)
+    for k in np.unique(fold):
+        start = time.perf_counter()
+        train = data[fold != k].copy()
+        train_discs = [discs[(p, lv)] for p, lv in zip(train["participant_id"], train["level"],
+                                                       strict=True)]  # fmt: skip
+        train["appearance_score"] = gr.cross_validated_scores(train_discs, extra=phantoms)
+        model = fit_ordinal(train, truth[fold != k])
+        net = gr.train_network(train_discs + phantoms, seed=0)
+        test = rows[rows["participant_id"].isin(set(data.loc[fold == k, "participant_id"]))].copy()
+        keys = list(zip(test["participant_id"], test["level"], strict=True))
+        have = [key in discs for key in keys]
+        patches = np.stack([discs[key].patches[0] for key, h in zip(keys, have, strict=True) if h])
+        test["appearance_score"] = np.nan
+        test.loc[have, "appearance_score"] = gr.scores(net, patches)
+        grades = predict_grades(test, model)
+        suggested.loc[test.index] = np.where(have, grades, np.nan)
+        print(
+            f"  fold {k}: {len(train_discs)} training discs, {int(np.sum(have))} held out, "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+    keep = [c for c in (*KEYS, "qc_status", "qc_reason", "level_uncertain") if c in rows]
+    out = rows[keep].assign(
+        pfirrmann_suggested=pd.array(suggested.to_numpy(), dtype="Float64").astype("Int64"),
+        pfirrmann_model=f"ordinal + appearance network, nested cross-validation ({folds} folds "
+        "by participant)",
+    )
+    return write_tsv(out, work / "nested" / "cv_grades.tsv")
+
+
+def with_oof(work: Path, oof: Path) -> Path:
+    """Copies of the feature tables whose ``appearance_score`` is the out-of-fold one."""
+    scores = pd.read_csv(oof, sep="\t", dtype={"session": str}).fillna({"session": ""})
+    score_of = {(r.participant_id, r.level): r.appearance_score for r in scores.itertuples()}
+    out = work / "features_oof"
+    for path in sorted((work / "features").glob("*_discfeatures.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        keys = zip(table["participant_id"], table["level"], strict=True)
+        table["appearance_score"] = [score_of.get(key, np.nan) for key in keys]
+        write_tsv(table, out / path.name)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("build/spider"))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--skip-features", action="store_true")
+    parser.add_argument("--oof", type=Path, help="oof_appearance.tsv: refit the ordinal model")
     args = parser.parse_args()
     if not SPIDER.exists():
         print("../shared/data/real/spider-midsagittal-t2 not found; nothing to do")
@@ -79,18 +161,26 @@ def main() -> None:
         print(f"features + grade per slice: CPU median {np.median(cpu):.3f} s, max "
               f"{max(cpu):.3f} s; wall-clock median {np.median(wall):.3f} s, max "
               f"{max(wall):.3f} s (one thread; the machine's 2 cores are shared)")  # fmt: skip
-    cal = calibrate_to_files(GRADES, [args.work / "features"], args.work / "calibrate",
-                             folds=args.folds)  # fmt: skip
-    for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
-        r = cal[name]
-        print(f"{name}: kappa_q {r['kappa_quadratic']:.3f} exact {r['exact_agreement']:.3f} "
-              f"within one {r['within_one']:.3f} (n {r['n_discs']})")  # fmt: skip
-    cv = args.work / "calibrate" / "cv_grades.tsv"
-    if cv.exists():
-        result = validate_to_files(GRADES, cv, args.work / "validate",
-                                   participants=SPIDER / "participants.tsv",
-                                   bootstrap=args.bootstrap)  # fmt: skip
-        print("\n".join(agreement_lines(result)))
+    if args.oof:
+        cal = calibrate_to_files(GRADES, [with_oof(args.work, args.oof)], args.work / "calibrate",
+                                 folds=args.folds)  # fmt: skip
+        for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
+            r = cal[name]
+            print(f"calibrate on out-of-fold scores, {name}: kappa_q {r['kappa_quadratic']:.3f} "
+                  f"exact {r['exact_agreement']:.3f} within one {r['within_one']:.3f} "
+                  f"(n {r['n_discs']})")  # fmt: skip
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("held-out figures skipped: the nested cross-validation needs the train extra")
+        return
+    start = time.perf_counter()
+    cv = nested_cv(args.work, pids, args.folds)
+    print(f"nested cross-validation: {time.perf_counter() - start:.0f} s")
+    result = validate_to_files(GRADES, cv, args.work / "validate",
+                               participants=SPIDER / "participants.tsv",
+                               bootstrap=args.bootstrap)  # fmt: skip
+    print("\n".join(agreement_lines(result)))
 
 
 if __name__ == "__main__":

@@ -94,10 +94,26 @@ def test_model_file_round_trip_and_checks(tmp_path):
 def test_the_packaged_model_is_the_default_and_grades_dark_discs_higher():
     model = default_model()
     assert model.fitted_on["n_participants"] >= 50
-    bright = disc(0.6, 0.5) | {"nucleus_vertebra_ratio": 1.2, "nucleus_brightest_ratio": 1.0}
-    dark = disc(0.12, 0.1) | {"nucleus_vertebra_ratio": 0.25, "nucleus_brightest_ratio": 0.4}
-    grades = suggest_pfirrmann(pd.DataFrame([bright, dark]))["pfirrmann_suggested"].tolist()
+    bright = disc(0.6, 0.5) | {"nucleus_vertebra_ratio": 1.2, "nucleus_brightest_ratio": 1.0,
+                               "appearance_score": 1.5}  # fmt: skip
+    dark = disc(0.12, 0.1) | {"nucleus_vertebra_ratio": 0.25, "nucleus_brightest_ratio": 0.4,
+                              "appearance_score": 4.2}  # fmt: skip
+    out = suggest_pfirrmann(pd.DataFrame([bright, dark]))
+    grades = out["pfirrmann_suggested"].tolist()
     assert grades[0] <= 2 and grades[1] >= 4
+    assert "overall look reads as grade 1.5: toward a healthy disc" in out["pfirrmann_criteria"][0]
+    # without the network's score the criteria-only fallback grades the disc: the same
+    # grades, from the measured criteria alone (no typical value stands in for the network)
+    del bright["appearance_score"], dark["appearance_score"]
+    out = suggest_pfirrmann(pd.DataFrame([bright, dark]))
+    assert out["pfirrmann_suggested"].tolist() == grades
+    assert not out["pfirrmann_criteria"].str.contains("overall look").any()
+    assert "nucleus signal 1.20 x the adjacent vertebral bodies" in out["pfirrmann_criteria"][0]
+    # a model given explicitly is used as it is: the network's typical value (its training
+    # median) then outweighs the criteria and leaves both discs in the middle, which is
+    # why the packaged default falls back to the criteria-only model
+    mixed = suggest_pfirrmann(pd.DataFrame([bright, dark]), model)
+    assert mixed["pfirrmann_suggested"].tolist() == [3, 3]
 
 
 def test_cuts_of_grades_never_seen():

@@ -3,32 +3,41 @@
 The 87 mid-sagittal SPIDER slices in ``../shared/data`` (van der Graaf et al., Sci Data
 11:264, 2024, CC BY 4.0) go through the commands a lab runs: ``t2quant segment`` (the
 packaged segmenter, automatic masks), ``features``, ``calibrate`` (folds by patient) and
-``validate`` on the out-of-fold grades. The floors are a little below what was measured
-when the packaged model was fitted (docs/validation.md: kappa_q 0.635, kappa_lin 0.509,
-exact 0.515, within one 0.897, 97.6% of the radiologists' discs graded, CCC 0.817, 3 grade
-1 <-> 4/5 confusions); the issue's kappa, within-one and no-confusion targets (0.80, 0.95,
-none) are not met, and this test guards the measured level, not the targets. Skipped
-without the shared data.
+``validate`` on the out-of-fold grades.
+
+The packaged disc-appearance network was trained on these patients, so its score on them is
+in sample. Before ``calibrate``, the test puts in each disc's out-of-fold score
+(``fixtures/spider_appearance_oof.tsv``, written by ``make train-grader``: the network of the
+fold that did not see the patient), so the network's part of the figure is held out. The
+fully nested figure (network and ordinal model both refitted inside the folds; needs
+PyTorch) is ``bench/bench_spider_grading.py``'s: kappa_q 0.731, within one 0.924
+(docs/validation.md). The floors are a little below what this test's protocol measured
+(kappa_q 0.740, exact 0.543, within one 0.940); the issue's kappa, within-one and
+no-confusion targets (0.80, 0.95, none) are not met, and this test guards the measured
+level, not the targets. Skipped without the shared data.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from t2quant.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+OOF = Path(__file__).resolve().parents[1] / "fixtures" / "spider_appearance_oof.tsv"
 
-FLOORS = {
-    "kappa_quadratic": 0.58,
-    "kappa_linear": 0.46,
-    "exact_agreement": 0.47,
-    "within_one": 0.87,
+FLOORS = {  # measured: 0.740, 0.594, 0.543, 0.940, 0.976, 0.844
+    "kappa_quadratic": 0.70,
+    "kappa_linear": 0.55,
+    "exact_agreement": 0.51,
+    "within_one": 0.91,
     "fraction_manual_graded": 0.95,
-    "ccc_aggregated": 0.75,
+    "ccc_aggregated": 0.78,
 }
 
 
@@ -45,6 +54,7 @@ def spider(shared_data, tmp_path_factory):
         assert main(["segment", image, "-o", str(root / "seg")]) == 0
         labels = str(root / "seg" / f"{pid}_dseg.nii.gz")
         assert main(["features", image, "--labels", labels, "-o", str(root / "features")]) == 0
+    _out_of_fold_appearance(root / "features")
     assert main(["calibrate", "--manual", str(grades), "--features",
                  str(root / "features"), "-o", str(root / "calibrate")]) == 0  # fmt: skip
     assert main(["validate", "--manual", str(grades), "--auto",
@@ -54,12 +64,23 @@ def spider(shared_data, tmp_path_factory):
     return root, len(people)
 
 
+def _out_of_fold_appearance(features: Path) -> None:
+    """Each graded disc's appearance score from the network that did not see its patient."""
+    oof = pd.read_csv(OOF, sep="\t", keep_default_na=False, dtype={"session": str})
+    score = {(r.participant_id, r.level): float(r.appearance_score) for r in oof.itertuples()}
+    for path in features.glob("*_discfeatures.tsv"):
+        table = pd.read_csv(path, sep="\t")
+        keys = zip(table["participant_id"], table["level"], strict=True)
+        table["appearance_score"] = [score.get(key, np.nan) for key in keys]
+        table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+
+
 def test_cross_validated_agreement_holds_its_measured_floor(spider):
     root, n_patients = spider
     result = json.loads((root / "validate" / "agreement.json").read_text())
     for name, floor in FLOORS.items():
         assert result[name] >= floor, f"{name} {result[name]:.3f} fell below {floor}"
-    assert result["grade_1_4or5_swaps"] <= 4  # 3 measured
+    assert result["grade_1_4or5_swaps"] <= 3  # 2 measured
     assert result["n_participants"] >= 0.85 * n_patients
     assert set(result["by_scanner"]) >= {"Philips 3 T", "Siemens 1.5 T"}
     # every radiologist-graded disc keeps its row; an ungraded one says why
@@ -72,11 +93,14 @@ def test_calibration_folds_never_grade_a_patient_with_a_model_that_saw_them(spid
     root, _ = spider
     calibration = json.loads((root / "calibrate" / "calibration.json").read_text())
     assert calibration["chosen"] == "ordinal"
-    # an input fitted against Pfirrmann's sign may only be one that carries no weight
-    # (nucleus/CSF: +0.003 SD, the vertebral-body ratio carries the signal criterion)
+    # an input fitted against Pfirrmann's sign may only be one that carries almost no weight
+    # (nucleus/CSF: +0.02 SD; the vertebral-body ratio carries the signal criterion), and the
+    # appearance network's score (out of fold) carries the most weight
     inputs = calibration["ordinal_model"]["inputs"]
     for name in calibration["ordinal_against_pfirrmann"]:
         assert abs(inputs[name]["coefficient"]) < 0.05, name
+    weights = {name: abs(v["coefficient"]) for name, v in inputs.items()}
+    assert max(weights, key=weights.get) == "appearance_score"
     cv = calibration["ordinal_cross_validated"]
     assert cv["kappa_quadratic"] >= FLOORS["kappa_quadratic"]
     # the in-sample fit of the packaged model scores higher than cross-validation: the honest

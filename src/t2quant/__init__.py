@@ -9,7 +9,8 @@ picture with every file)::
     pipeline (Nipype: participant level, t2quant.pipeline.participant)
       |  relaxometry   fit_t2 (arrays)           -> relaxometry.files  -> *_T2map, *_T2ms, ...
       |  segmentation  segment_discs (arrays)     -> segmentation.files -> *_dseg, *_discs
-      |  features      disc_features (arrays)     -> features.files (measure a session)
+      |  features      disc_features (arrays; disc patches -> appearance network, onnxruntime)
+      |                                           -> features.files (measure a session)
       |  pfirrmann     suggest_pfirrmann (table)  -> pfirrmann.files    -> *_discfeatures.tsv
       |  reports.participant                                            -> sub-X.html
       v

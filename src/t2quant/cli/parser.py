@@ -201,9 +201,10 @@ def _add_grading_parsers(sub) -> None:
         "without the one-voxel outline, volume, heights, disc height index, bulge index, "
         "nucleus and annulus T2 and signal, the nucleus's signal relative to CSF, to the "
         "adjacent vertebral bodies and to the brightest disc, two-peak mixture separation, "
-        "homogeneity, horizontal band) and suggest a Pfirrmann grade with the criteria that "
-        "decided it (by default an ordinal model fitted to radiologists' grades of real "
-        "slices). IMAGE is the sagittal T2-weighted image (or multi-echo data, as for "
+        "homogeneity, horizontal band, and the disc-appearance network's reading of the disc "
+        "as a grade) and suggest a Pfirrmann grade with the criteria that decided it (by "
+        "default an ordinal model fitted to radiologists' grades of real slices). IMAGE is "
+        "the sagittal T2-weighted image (or multi-echo data, as for "
         "segment). Writes <stem>_discfeatures.tsv and a JSON data dictionary.",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE")

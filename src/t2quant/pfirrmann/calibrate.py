@@ -7,9 +7,9 @@ Two models:
   feature, keeping the order black < intermediate < hyperintense < bright white) to
   maximise quadratic-weighted kappa;
 - ``ordinal``: a proportional-odds logistic model (statsmodels ``OrderedModel``) of the grade
-  on the criteria of :data:`ORDINAL_INPUTS` (nucleus signal relative to CSF, to the vertebral
-  bodies and to the brightest disc, nucleus/annulus contrast, homogeneity, height), graded
-  by :mod:`t2quant.pfirrmann.ordinal`.
+  on the criteria of :data:`ORDINAL_INPUTS` (the disc-appearance network's score, nucleus
+  signal relative to CSF and to the vertebral bodies, nucleus/annulus contrast, homogeneity,
+  height), graded by :mod:`t2quant.pfirrmann.ordinal`.
 
 Agreement is cross-validated with folds that keep each participant's discs together, so a
 participant's discs are never graded by a model that saw them.
@@ -114,6 +114,7 @@ def fit_thresholds(
 
 
 ORDINAL_INPUTS = (
+    "appearance_score",
     "log_nucleus_csf_ratio",
     "log_nucleus_vertebra_ratio",
     "nucleus_annulus_contrast",
@@ -121,12 +122,14 @@ ORDINAL_INPUTS = (
     "disc_height_index",
 )
 """The criteria of the ordinal model ``t2quant calibrate`` fits (see
-:data:`t2quant.pfirrmann.ordinal.CRITERIA`): the nucleus's signal relative to CSF and to the
-vertebral bodies, the nucleus/annulus distinction, homogeneity and height. Left out on the
-SPIDER slices (docs/pfirrmann_calibration.md): the signal relative to the brightest disc
-(its coefficient was 0.03 of a standard deviation) and the height relative to the spine's
-median disc (it entered with the sign opposite to Pfirrmann's, a taller disc looking more
-degenerated, as a stand-in for the level: the lower discs are taller and more degenerated)."""
+:data:`t2quant.pfirrmann.ordinal.CRITERIA`): the disc's overall look read as a grade by the
+disc-appearance network, the nucleus's signal relative to CSF and to the vertebral bodies,
+the nucleus/annulus distinction, homogeneity and height. Left out on the SPIDER slices
+(docs/pfirrmann_calibration.md): the signal relative to the brightest disc (its coefficient
+was 0.03 of a standard deviation) and the height relative to the spine's median disc (it
+entered with the sign opposite to Pfirrmann's, a taller disc looking more degenerated, as a
+stand-in for the level: the lower discs are taller and more degenerated). Feature tables
+without ``appearance_score`` (older ones) are fitted on the other criteria."""
 
 
 def fit_ordinal(

@@ -24,6 +24,7 @@ from t2quant.pfirrmann.manual import read_manual_grades
 from t2quant.pfirrmann.ordinal import (
     OrdinalModel,
     against_pfirrmann,
+    criteria_model,
     default_model,
     model_from_dict,
     predict_grades,
@@ -86,9 +87,10 @@ def grade_to_files(
     """Measure (:func:`t2quant.features.files.measure_session`, which takes
     ``measure_options``) and grade every disc of one session; write ``<stem>_discfeatures.tsv``
     and its JSON data dictionary into ``outdir``. ``thresholds`` is the grader (or the file
-    of one, :func:`load_grader`); by default the packaged ordinal model."""
+    of one, :func:`load_grader`); by default the packaged ordinal model (with its
+    criteria-only fallback for a disc without ``appearance_score``)."""
     measured = measure_session(inputs, labels, **measure_options)
-    if not isinstance(thresholds, Thresholds | OrdinalModel):
+    if thresholds is not None and not isinstance(thresholds, Thresholds | OrdinalModel):
         thresholds = load_grader(thresholds)
     graded = suggest_pfirrmann(measured.table, thresholds)
     order = [c for c in measured.table.columns if c not in _SEGMENTATION_LAST]
@@ -102,8 +104,11 @@ def grade_to_files(
     )
     if isinstance(thresholds, Thresholds):
         dictionary["PfirrmannThresholds"] = thresholds.as_dict()
-    else:
+    elif thresholds is not None:
         dictionary["PfirrmannOrdinalModel"] = thresholds.as_dict()
+    else:  # the packaged model, and its fallback for discs without an appearance score
+        dictionary["PfirrmannOrdinalModel"] = default_model().as_dict()
+        dictionary["PfirrmannOrdinalFallback"] = criteria_model().as_dict()
     names = bids.feature_names(measured.stem)
     outdir = Path(outdir)
     paths = {

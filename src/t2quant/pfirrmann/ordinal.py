@@ -3,7 +3,9 @@
 A disc's *degeneration score* is ``eta = sum_j beta_j * (x_j - centre_j) / scale_j`` over
 the criteria of :data:`CRITERIA` (each a Pfirrmann criterion measured on the T2-weighted
 image: the nucleus's signal relative to CSF, to the adjacent vertebral bodies and to the
-brightest disc of the same spine; the nucleus/annulus distinction; homogeneity; height).
+brightest disc of the same spine; the nucleus/annulus distinction; homogeneity; height) and
+the disc's overall look read as a grade by the disc-appearance network
+(:mod:`t2quant.features.appearance`).
 The model (McCullagh's proportional odds, logit link) gives
 ``P(grade <= k) = 1 / (1 + exp(-(cut_k - eta)))``; the suggested grade is the median of
 that distribution, ``1 + #{k : cut_k < eta}``: the score read against four cut-points.
@@ -32,6 +34,7 @@ __all__ = [
     "CRITERIA",
     "OrdinalModel",
     "against_pfirrmann",
+    "criteria_model",
     "default_model",
     "design",
     "grade_ordinal",
@@ -81,6 +84,9 @@ CRITERIA: dict[str, Criterion] = {
     ),
     "peak_separation_csf": Criterion(
         "peak_separation_csf", False, "nucleus/annulus peak separation {x:.2f} x CSF", -1
+    ),
+    "appearance_score": Criterion(
+        "appearance_score", False, "the disc's overall look reads as grade {x:.1f}", 1
     ),
 }
 """The criteria an ordinal model may use, by the name of its model input."""
@@ -180,8 +186,18 @@ def _number(x) -> bool:
 
 def default_model() -> OrdinalModel:
     """The packaged model (``t2quant/data/pfirrmann_ordinal.json``), fitted on SPIDER."""
-    text = resources.files("t2quant.data").joinpath("pfirrmann_ordinal.json").read_text()
-    return model_from_dict(json.loads(text), "pfirrmann_ordinal.json (packaged)")
+    return _packaged("pfirrmann_ordinal.json")
+
+
+def criteria_model() -> OrdinalModel:
+    """The packaged fallback for a disc without ``appearance_score``: the measured criteria
+    only (``t2quant/data/pfirrmann_ordinal_criteria.json``), fitted on SPIDER."""
+    return _packaged("pfirrmann_ordinal_criteria.json")
+
+
+def _packaged(name: str) -> OrdinalModel:
+    text = resources.files("t2quant.data").joinpath(name).read_text()
+    return model_from_dict(json.loads(text), f"{name} (packaged)")
 
 
 def design(features: pd.DataFrame, inputs) -> pd.DataFrame:

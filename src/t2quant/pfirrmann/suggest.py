@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from t2quant.errors import InputError
-from t2quant.pfirrmann.ordinal import OrdinalModel, default_model, grade_ordinal
+from t2quant.pfirrmann.ordinal import OrdinalModel, criteria_model, default_model, grade_ordinal
 
 __all__ = [
     "Threshold",
@@ -202,15 +202,19 @@ def suggest_pfirrmann(
 
     ``grader`` is the decision walk with :class:`Thresholds`, or an
     :class:`~t2quant.pfirrmann.ordinal.OrdinalModel`; by default the packaged ordinal model
-    (fitted on radiologists' grades, :func:`~t2quant.pfirrmann.ordinal.default_model`).
+    (fitted on radiologists' grades, :func:`~t2quant.pfirrmann.ordinal.default_model`); a
+    disc without ``appearance_score`` is graded by its criteria-only fallback
+    (:func:`~t2quant.pfirrmann.ordinal.criteria_model`), which does not lean on a typical
+    value in place of the network's reading.
 
     Returns a copy of ``features`` with ``pfirrmann_suggested`` (1..5, NaN where the disc
     could not be graded), ``pfirrmann_confidence`` (0..1) and ``pfirrmann_criteria`` (the
     comparisons that decided the grade, in words).
     """
-    grader = grader if grader is not None else default_model()
     out = features.copy()
-    if isinstance(grader, OrdinalModel):
+    if grader is None:
+        graded = _packaged_grades(features)
+    elif isinstance(grader, OrdinalModel):
         graded = grade_ordinal(features, grader)
     else:
         graded = [grade_disc(row, grader) for _, row in features.iterrows()]
@@ -219,4 +223,19 @@ def suggest_pfirrmann(
     )
     out["pfirrmann_confidence"] = [round(c, 3) for _, c, _ in graded]
     out["pfirrmann_criteria"] = [w for _, _, w in graded]
+    return out
+
+
+def _packaged_grades(features: pd.DataFrame) -> list[tuple]:
+    """Grades of the packaged model, or of its criteria-only fallback where a row has no
+    ``appearance_score``."""
+    score = pd.to_numeric(features.get("appearance_score", pd.Series(np.nan, features.index)),
+                          errors="coerce")  # fmt: skip
+    seen = np.isfinite(score.to_numpy(dtype=float))
+    out: list[tuple] = [()] * len(features)
+    for rows, model in ((seen, default_model()), (~seen, criteria_model())):
+        if rows.any():
+            for i, graded in zip(np.flatnonzero(rows), grade_ordinal(features[rows], model),
+                                 strict=True):  # fmt: skip
+                out[i] = graded
     return out

@@ -166,10 +166,11 @@ def _participant_paragraphs(p: dict, keys: list[str]) -> list[str]:
         )
     grade = (
         "Whole-disc T2 was the mean over each disc mask. Each disc's Pfirrmann grade "
-        "[@pfirrmann2001] was suggested from features of the image (nucleus signal relative "
-        "to CSF, to the adjacent vertebral bodies and to the brightest disc of the spine, "
-        f"nucleus-annulus contrast, homogeneity, disc height) with {grading}; every "
-        "suggestion records the criteria that decided it."
+        "[@pfirrmann2001] was suggested from features of the image (a small convolutional "
+        "network's reading of the disc's mid-sagittal appearance as a grade, trained on "
+        "radiologists' grades of SPIDER slices; nucleus signal relative to CSF and to the "
+        "adjacent vertebral bodies, nucleus-annulus contrast, homogeneity, disc height) with "
+        f"{grading}; every suggestion records the criteria that decided it."
     )
     return [f"{fit} {seg}", grade]
 
