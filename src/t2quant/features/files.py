@@ -151,7 +151,7 @@ def read_feature_tables(files: list[Path]) -> pd.DataFrame:
         read_table(f, [Column(k, missing_ok=k == "session") for k in FEATURE_KEYS],
                    what="feature table")  # fmt: skip
         frame = read_tsv(f)
-        frame["session"] = frame["session"].fillna("").astype(str)
+        frame["session"] = frame["session"].astype(object).fillna("").astype(str)
         frames.append(frame.assign(_file=str(f)))
     table = pd.concat(frames, ignore_index=True)
     doubled = table.duplicated(list(FEATURE_KEYS), keep=False)

@@ -51,7 +51,8 @@ def read_manual_grades(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         if "session" not in table:
             table["session"] = ""
         _check_participant_ids(table["participant_id"], path)
-    table["session"] = table["session"].fillna("").astype(str).str.removeprefix("ses-")
+    session = table["session"].astype(object).fillna("").astype(str)
+    table["session"] = session.str.removeprefix("ses-")
     unknown = sorted(set(table["level"]) - set(LEVELS))
     if unknown:
         raise InputError(f"{path}: unknown level names {unknown}; use {', '.join(LEVELS)}")

@@ -36,7 +36,7 @@ def read_auto_grades(path: Path) -> pd.DataFrame:
     table = read_tsv(path)
     if "session" not in table:
         table["session"] = ""
-    table["session"] = table["session"].fillna("").astype(str)
+    table["session"] = table["session"].astype(object).fillna("").astype(str)
     table["pfirrmann"] = pd.to_numeric(table["pfirrmann_suggested"], errors="coerce")
     if "qc_reason" in table:
         reason = table["qc_reason"].fillna("").astype(str)
