@@ -39,8 +39,7 @@ import pandas as pd
 
 from t2quant.io import write_tsv
 from t2quant.pfirrmann.calibrate import fit_ordinal, participant_folds
-from t2quant.pfirrmann.files import KEYS, calibrate_to_files, grade_to_files, read_features
-from t2quant.pfirrmann.manual import read_manual_grades
+from t2quant.pfirrmann.files import calibrate_to_files, cv_grades_table, grade_to_files, graded_rows
 from t2quant.pfirrmann.ordinal import predict_grades
 from t2quant.segmentation.files import segment_to_files
 from t2quant.validation.validate import agreement_lines, validate_to_files
@@ -75,16 +74,6 @@ def features_all(work: Path, pids: list[str]) -> tuple[list[float], list[float]]
     return wall, cpu
 
 
-def graded_table(work: Path, features: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every disc row of the graded patients, and the measured, graded ones with ``pfirrmann``
-    (the rows ``t2quant calibrate`` fits)."""
-    grades, _ = read_manual_grades(GRADES)
-    feats = read_features([features])
-    rows = feats[feats["participant_id"].isin(set(grades["participant_id"]))]
-    data = feats.merge(grades, on=KEYS, how="inner")
-    return rows.reset_index(drop=True), data[data["qc_status"].eq("ok")].reset_index(drop=True)
-
-
 def nested_cv(work: Path, pids: list[str], folds: int) -> Path:
     """Out-of-fold grades of the nested protocol (module docstring) -> ``cv_grades.tsv``."""
     from t2quant.training import grader as gr  # the train extra
@@ -94,7 +83,7 @@ def nested_cv(work: Path, pids: list[str], folds: int) -> Path:
     ]
     discs = {(d.participant_id, d.level): d for d in gr.graded_discs(sessions, GRADES)}
     phantoms = gr.phantom_discs(gr.N_PHANTOMS)  # as in training: they join every fold
-    rows, data = graded_table(work, work / "features")
+    rows, data, _ = graded_rows(GRADES, [work / "features"])
     keys = zip(data["participant_id"], data["level"], strict=True)
     data = data[[key in discs for key in keys]].reset_index(drop=True)
     truth = data["pfirrmann"].to_numpy(dtype=float)
@@ -120,13 +109,8 @@ def nested_cv(work: Path, pids: list[str], folds: int) -> Path:
             f"  fold {k}: {len(train_discs)} training discs, {int(np.sum(have))} held out, "
             f"{time.perf_counter() - start:.0f} s"
         )
-    keep = [c for c in (*KEYS, "qc_status", "qc_reason", "level_uncertain") if c in rows]
-    out = rows[keep].assign(
-        pfirrmann_suggested=pd.array(suggested.to_numpy(), dtype="Float64").astype("Int64"),
-        pfirrmann_model=f"ordinal + appearance network, nested cross-validation ({folds} folds "
-        "by participant)",
-    )
-    return write_tsv(out, work / "nested" / "cv_grades.tsv")
+    model = f"ordinal + appearance network, nested cross-validation ({folds} folds by participant)"
+    return write_tsv(cv_grades_table(rows, suggested, model), work / "nested" / "cv_grades.tsv")
 
 
 def with_oof(work: Path, oof: Path) -> Path:

@@ -14,34 +14,19 @@ disc_appearance.onnx``); nothing is downloaded and no training framework is impo
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from importlib import resources
-
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["WEIGHTS", "appearance_scores", "weights_sha256"]
+from t2quant.segmentation.network import packaged_session
+
+__all__ = ["WEIGHTS", "appearance_scores"]
 
 WEIGHTS = "disc_appearance.onnx"
 
 
-@functools.lru_cache(maxsize=1)
 def _session():
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    model = resources.files("t2quant.data").joinpath(WEIGHTS).read_bytes()
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-
-def weights_sha256() -> str:
-    """SHA-256 of the packaged weights (names the model in the data card)."""
-    return hashlib.sha256(
-        resources.files("t2quant.data").joinpath(WEIGHTS).read_bytes()
-    ).hexdigest()
+    """The packaged network in a one-thread CPU onnxruntime session (cached)."""
+    return packaged_session(WEIGHTS, 1)
 
 
 def appearance_scores(patches: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -39,7 +39,9 @@ from t2quant.pfirrmann.suggest import (
 __all__ = [
     "GRADE_COLUMNS",
     "calibrate_to_files",
+    "cv_grades_table",
     "grade_to_files",
+    "graded_rows",
     "load_grader",
     "load_thresholds",
     "read_features",
@@ -131,6 +133,29 @@ def read_features(paths: list[Path]) -> pd.DataFrame:
     return read_feature_tables(files)
 
 
+def graded_rows(manual: Path, features: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Every disc row of the manually graded participants (also discs not measured); the
+    measured discs with their manual grade in ``pfirrmann`` (the rows a grader is fitted
+    on); and the notes of reading the manual grades."""
+    grades, notes = read_manual_grades(manual)
+    feats = read_features(features)
+    rows = feats[feats["participant_id"].isin(set(grades["participant_id"]))]
+    data = feats.merge(grades, on=KEYS, how="inner")
+    data = data[data["qc_status"].eq("ok")].reset_index(drop=True)
+    return rows.reset_index(drop=True), data, notes
+
+
+def cv_grades_table(rows: pd.DataFrame, suggested, model: str) -> pd.DataFrame:
+    """``cv_grades.tsv``: the keys and QC of ``rows`` with the out-of-fold grades
+    ``suggested`` (one per row, NaN where not graded) and what made them (``model``)."""
+    keep = [c for c in (*KEYS, "qc_status", "qc_reason", "level_uncertain") if c in rows]
+    return rows[keep].assign(
+        pfirrmann_suggested=pd.array(np.asarray(suggested, dtype=float),
+                                     dtype="Float64").astype("Int64"),
+        pfirrmann_model=model,
+    )  # fmt: skip
+
+
 def calibrate_to_files(
     manual: Path, features: list[Path], outdir: Path, *, folds: int = 5, seed: int = 0
 ) -> dict:
@@ -145,18 +170,13 @@ def calibrate_to_files(
     out-of-fold grade of the better model (higher cross-validated quadratic kappa) in
     ``pfirrmann_suggested``: the input of ``t2quant validate --auto`` for a held-out report.
     """
-    grades, notes = read_manual_grades(manual)
-    feats = read_features(features)
-    data = feats.merge(grades, on=KEYS, how="inner")
-    data = data[data["qc_status"].eq("ok")].reset_index(drop=True)
+    rows, data, notes = graded_rows(manual, features)
     if data["participant_id"].nunique() < 2:
         raise InputError(
             f"{manual}: fewer than two participants have both manual grades and measured "
             "features; check that participant_id, session and level match"
         )
     truth = data["pfirrmann"].to_numpy(dtype=float)
-    rows = feats[feats["participant_id"].isin(set(grades["participant_id"]))]
-    rows = rows.reset_index(drop=True)  # every disc row of the manually graded participants
     by_default_thresholds = predict_thresholds(data, default_thresholds())
     by_default_ordinal = predict_grades(data, default_model())
     defaults = agreement_of(by_default_thresholds, truth)
@@ -185,12 +205,8 @@ def calibrate_to_files(
         default_ordinal=by_default_ordinal, thresholds_cv=pred_t, ordinal_cv=pred_o,
     )  # fmt: skip
     write_tsv(predictions, outdir / "cv_predictions.tsv")
-    keep = [c for c in (*KEYS, "qc_status", "qc_reason", "level_uncertain") if c in rows]
-    cv_grades = rows[keep].assign(
-        pfirrmann_suggested=pd.array(rows_o if chosen == "ordinal" else rows_t,
-                                     dtype="Float64").astype("Int64"),
-        pfirrmann_model=f"{chosen}, cross-validated ({folds} folds by participant)",
-    )  # fmt: skip
+    how = f"{chosen}, cross-validated ({folds} folds by participant)"
+    cv_grades = cv_grades_table(rows, rows_o if chosen == "ordinal" else rows_t, how)
     write_tsv(cv_grades, outdir / "cv_grades.tsv")
     result = {
         "manual": str(manual),

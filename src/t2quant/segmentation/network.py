@@ -22,7 +22,16 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-__all__ = ["MULTIPLE", "N_CLASSES", "PIXEL_MM", "Cls", "class_map", "normalise", "session"]
+__all__ = [
+    "MULTIPLE",
+    "N_CLASSES",
+    "PIXEL_MM",
+    "Cls",
+    "class_map",
+    "normalise",
+    "packaged_session",
+    "session",
+]
 
 WEIGHTS = "discseg.onnx"
 PIXEL_MM = 1.0  # in-plane pixel of the network
@@ -75,15 +84,22 @@ def default_threads() -> int:
     return int(env) if env.isdigit() and int(env) > 0 else min(2, os.cpu_count() or 1)
 
 
-@functools.lru_cache(maxsize=4)
 def session(threads: int):
     """The packaged network in a CPU onnxruntime session (cached per thread count)."""
+    return packaged_session(WEIGHTS, threads)
+
+
+@functools.lru_cache(maxsize=8)
+def packaged_session(weights: str, threads: int):
+    """A CPU onnxruntime session of the packaged model file ``weights`` (in
+    ``t2quant/data``), cached per file and thread count; the disc-appearance network
+    (:mod:`t2quant.features.appearance`) is run through it too."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    model = resources.files("t2quant.data").joinpath(WEIGHTS).read_bytes()
+    model = resources.files("t2quant.data").joinpath(weights).read_bytes()
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 

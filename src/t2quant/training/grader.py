@@ -42,6 +42,7 @@ from t2quant.features.core import disc_features, mid_slice, session_reference
 from t2quant.features.files import canonical_arrays
 from t2quant.features.geometry import disc_axes
 from t2quant.features.patch import PATCH_H, PATCH_W, disc_patch
+from t2quant.io import bids
 from t2quant.levels import LEVEL_INDEX
 from t2quant.pfirrmann.calibrate import participant_folds
 from t2quant.pfirrmann.manual import read_manual_grades
@@ -110,8 +111,7 @@ def graded_discs(
         frame = arrays.frame
         table = disc_features(arrays.labels, frame.data, frame.voxel_mm, appearance=False)
         ref = session_reference(table)
-        pid = Path(image).name.split("_")[0]
-        ses = next((p[4:] for p in Path(image).name.split("_") if p.startswith("ses-")), "")
+        pid, ses = bids.participant_session(arrays.source.stem)
         for row in table.itertuples():
             grade = grade_of.get((pid, ses, row.level))
             if grade is None or row.qc_status != "ok" or not np.isfinite(ref):
