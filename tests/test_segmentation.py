@@ -239,6 +239,89 @@ def test_a_disc_that_does_not_part_its_bodies_is_found_by_its_place_in_the_colum
     assert chain[-1] is t12 and found == [t12]
 
 
+def test_two_hidden_discs_in_one_long_step_are_taken_in_column_order():
+    """Three vertebrae left one bone region hide two discs in one step: each is taken back
+    one vertebra at a time (the nearest fitting piece first), not the biggest first, which
+    stepped over the lower one and left it unnamed."""
+    from t2quant.segmentation.naming import Disc, _fill_gaps
+
+    def disc(row: float, area: float = 300.0, depth: float = 35.0) -> Disc:
+        return Disc(0, np.array([row, 100.0]), area, 1, 2, False, depth_mm=depth)
+
+    l5, l4, l1, t12 = disc(200), disc(170), disc(80), disc(50)  # L3/L4 and L2/L3 hidden
+    l3, l2 = disc(140, area=120.0, depth=28.0), disc(110, area=200.0)
+    chain, found = _fill_gaps([l5, l4, l1, t12], [l2, l3])
+    assert chain == [l5, l4, l3, l2, l1, t12] and found == [l3, l2]
+
+
+def test_a_disc_broken_in_two_side_by_side_pieces_is_found_whole():
+    """The network can paint a thin disc as two short pieces, front and back: each alone is
+    too short to count as a disc, joined they are one disc of the union's depth."""
+    from t2quant.segmentation.naming import Disc, _fill_gaps, _join
+
+    spacing = np.array([1.0, 1.0, 1.0])
+    comps = np.zeros((120, 80), int)
+    comps[60:64, 12:28] = 1  # front piece, 16 mm
+    comps[62:66, 31:45] = 2  # back piece, 14 mm, 2 mm lower
+    comps[20:24, 10:20] = 3  # a fragment elsewhere in the same bone
+    pieces = [
+        Disc(k, np.argwhere(comps == k).mean(0), float((comps == k).sum()), 5, 5, False,
+             depth_mm=float(np.ptp(np.nonzero(comps == k)[1]) + 1))
+        for k in (1, 2, 3)
+    ]  # fmt: skip
+    joined = _join(pieces, comps, spacing)
+    whole = next(d for d in joined if d.label == 1)
+    assert len(joined) == 2 and whole.merged == [2]
+    assert whole.depth_mm == pytest.approx(33.0, abs=1.0)
+    assert whole.area_mm2 == pytest.approx(64 + 56)
+
+    def disc(row: float) -> Disc:
+        return Disc(9, np.array([row, 27.0]), 300.0, 1, 2, False, depth_mm=36.0)
+
+    low, up = disc(94), disc(32)  # a double step around the broken disc (row 62)
+    assert _fill_gaps([disc(126), low, up, disc(0)], pieces)[1] == []  # alone: too short
+    assert _fill_gaps([disc(126), low, up, disc(0)], joined)[1] == [whole]
+
+
+def test_discs_above_the_chain_follow_a_curved_column():
+    """Above the top of the chain a disc is taken one step at a time in line with the
+    column's own axis (the last two steps), so a kyphotic thoracic column that leans back
+    is followed; a piece off that axis is not taken."""
+    from t2quant.segmentation.naming import Disc, _fill_gaps
+
+    def disc(row: float, col: float) -> Disc:
+        return Disc(0, np.array([row, col]), 200.0, 1, 2, False, depth_mm=35.0)
+
+    column = [disc(172, 122), disc(148, 116), disc(122, 118), disc(97, 122), disc(74, 131)]
+    t12, t11 = disc(52, 143), disc(31, 147)  # leaning back 29 and 11 degrees from vertical
+    chain, found = _fill_gaps(column, [t11, t12])
+    assert chain[-2:] == [t12, t11] and found == [t12, t11]
+    off = disc(60, 112)  # a step of 24 mm turning forward 40 degrees from the column
+    assert _fill_gaps(column, [off])[1] == []
+
+
+def test_l5_s1_nearest_the_sacrum_on_a_body_resting_on_it_is_anchored_there():
+    """When the network paints S1 partly as a lumbar body, no disc lies between a body and
+    the sacrum class; the disc nearest the sacrum is L5/S1 (flagged), and when the body
+    under it rests on the sacrum it is recorded as sitting on S1, as the S1 rule does."""
+    from t2quant.segmentation.naming import SACRUM_ID, Disc, _anchor, _Log
+
+    spacing = np.array([1.0, 1.0, 1.0])
+    bones = np.zeros((200, 100), int)
+    bones[100:130, 20:60] = 7  # L5
+    bones[138:150, 20:60] = 8  # S1, painted as a body
+    bones[154:200, 20:70] = SACRUM_ID  # the rest of the sacrum, 4 mm below it
+    l5s1 = Disc(1, np.array([134.0, 40.0]), 300.0, 7, 8, False, depth_mm=40.0)
+    l4l5 = Disc(2, np.array([95.0, 40.0]), 300.0, 6, 7, False, depth_mm=40.0)
+    log = _Log()
+    assert _anchor([l4l5, l5s1], bones, spacing, log) == 1  # 20 mm from the sacrum
+    assert l5s1.on_s1_body and log.flags == {"level_uncertain"}
+    bones[145:154] = 0  # the body under it ends 9 mm above the sacrum: not resting on it
+    l5s1.on_s1_body = False
+    assert _anchor([l4l5, l5s1], bones, spacing, _Log()) == 1
+    assert not l5s1.on_s1_body
+
+
 def test_a_disc_missing_from_the_column_is_counted_in_the_names_above_it():
     """A disc the network did not paint at all leaves a double step: the discs above it
     keep their true names (one level skipped), and the session is flagged."""

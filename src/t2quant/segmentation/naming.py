@@ -9,12 +9,13 @@ class (its pieces across a thin S1/S2 remnant are one sacrum): the biggest disc 
 vertebral body and the sacrum is L5/S1; without one, the disc nearest the sacrum, or the
 lowest disc on a body resting on the sacrum (S1 taken for a lumbar body), flagged. Names go
 up from there, each disc sharing a vertebral body with the one below it; a thin disc that
-leaves two bodies one bone region is taken back by its place in the column (a double step,
-or one step above the chain), and a step of several median steps with no disc in it
-counts the missing discs in the names above (flagged). An L5/S1 much smaller than the discs
-above it is flagged (it may be the S1/S2 remnant). The named discs then
-seed the 3D masks: every disc voxel connected to a seed takes the level of the nearest seed
-in the sagittal plane. Nothing is renumbered to look normal: an unsure count is a flag.
+leaves two bodies one bone region is taken back by its place in the column (in a double
+step, one vertebra at a time; or one step above the chain, in line with the column's own
+curve), spare pieces of one broken disc counting as one, and a step of several median
+steps with no disc in it counts the missing discs in the names above (flagged). An L5/S1
+much smaller than the discs above it is flagged (it may be the S1/S2 remnant). The named
+discs then seed the 3D masks: every disc voxel connected to a seed takes the level of the
+nearest seed in the sagittal plane. Nothing is renumbered to look normal: an unsure count is a flag.
 
 Flags: ``no_sacrum`` (no sacrum in view: nothing is named), ``level_uncertain`` (the count
 may be off), ``transitional_anatomy`` (the cord ends where an extra or missing lumbar
@@ -63,6 +64,8 @@ SACRUM_ID = 10_000  # bone id of the sacrum in the bone map
 GAP_DEPTH_RATIO = 1.4  # a step between named discs over this x their depth may hide a disc
 PART_DEPTH_RATIO = 0.45  # a disc found in such a gap leaves steps of at least this x depth
 INLINE_DETOUR = 1.15  # ... and lies in line: the path through it at most this x the step
+INLINE_TURN = float(np.arctan(0.5))  # a disc above the chain: its step turns at most this
+JOIN_MM = 6.0  # spare pieces of one broken disc: centres this close in height
 REMNANT_AREA_RATIO = 0.3  # an L5/S1 smaller than this x the discs above may be the S1/S2
 REMNANT_DEPTH_RATIO = 0.7  # ... or shorter front-to-back than this x the discs above
 REMNANT_SHORT_AREA_RATIO = 0.5  # ... and smaller than this x their area
@@ -307,6 +310,7 @@ def _anchor(discs: list[Disc], bones: NDArray, spacing: NDArray, log: _Log) -> i
     log.add(f"no disc lies between a vertebral body and the sacrum: the disc nearest the "
             f"sacrum ({gaps[best]:.0f} mm) is taken as L5/S1; check the count",
             "level_uncertain")  # fmt: skip
+    discs[best].on_s1_body = discs[best].below in _bodies_on_sacrum(bones, spacing)
     return best
 
 
@@ -374,8 +378,9 @@ def _fill_gaps(chain: list[Disc], spare: list[Disc]) -> tuple[list[Disc], list[D
     A spare disc piece is taken into the chain where a step is double (over
     ``GAP_DEPTH_RATIO`` x the discs' depth, one vertebra being about one depth tall, or
     over ``SPACING_RANGE[1]`` x the median step) and the piece lies in line, at least half
-    as deep, leaving ``PART_DEPTH_RATIO`` x depth on either side; and above the top of the
-    chain, one ordinary step up at a time.
+    as deep, leaving ``PART_DEPTH_RATIO`` x depth on either side (the nearest first, so
+    a step hiding two discs gives both in order); and above the top of the chain, one
+    ordinary step up at a time along the column's curve.
     """
     steps = np.linalg.norm(np.diff([d.centroid_mm for d in chain], axis=0), axis=1)
     typical = float(np.median(steps)) if steps.size >= 2 else np.inf
@@ -385,10 +390,41 @@ def _fill_gaps(chain: list[Disc], spare: list[Disc]) -> tuple[list[Disc], list[D
             found.append(hidden)
             out.append(hidden)
         out.append(upper)
-    while above := _above(out[-1], _unused(spare, found), typical):
+    while above := _above(out[-1], _unused(spare, found), typical, out[-3:-1]):
         found.append(above)
         out.append(above)
     return out, found
+
+
+def _join(pieces: list[Disc], comps: NDArray, spacing: NDArray) -> list[Disc]:
+    """Spare pieces of one broken disc as one: pieces between the same bones whose centres
+    lie within ``JOIN_MM`` in height (side by side, front to back) are joined, with the
+    area, centre and depth of their union."""
+    groups: list[list[Disc]] = []
+    for d in sorted(pieces, key=lambda d: d.centroid_mm[0]):
+        host = next((g for g in groups if _same_disc(g[-1], d)), None)
+        if host is None:
+            groups.append([d])
+        else:
+            host.append(d)
+    return [g[0] if len(g) == 1 else _union(g, comps, spacing) for g in groups]
+
+
+def _same_disc(a: Disc, b: Disc) -> bool:
+    return (a.above, a.below) == (b.above, b.below) and (
+        abs(a.centroid_mm[0] - b.centroid_mm[0]) <= JOIN_MM
+    )
+
+
+def _union(group: list[Disc], comps: NDArray, spacing: NDArray) -> Disc:
+    """One disc of several slab components (see :func:`_join`)."""
+    labels = [d.label for d in group]
+    pts = np.argwhere(np.isin(comps, labels)) * spacing[:2]
+    axes = np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1]
+    first = group[0]
+    return Disc(first.label, pts.mean(0), sum(d.area_mm2 for d in group), first.above,
+                first.below, any(d.partial for d in group), merged=labels[1:],
+                depth_mm=_depth(pts, axes, spacing))  # fmt: skip
 
 
 def _unused(spare: list[Disc], found: list[Disc]) -> list[Disc]:
@@ -396,7 +432,8 @@ def _unused(spare: list[Disc], found: list[Disc]) -> list[Disc]:
 
 
 def _hidden(low: Disc, up: Disc, spare: list[Disc], typical: float) -> Disc | None:
-    """The biggest spare piece hidden in a double step from ``low`` up to ``up``, if any."""
+    """The spare piece hidden in a double step from ``low`` up to ``up`` nearest ``low``
+    (the next vertebra up), if any."""
     depth = (low.depth_mm + up.depth_mm) / 2
     step = float(np.linalg.norm(up.centroid_mm - low.centroid_mm))
     if depth <= 0 or step <= min(GAP_DEPTH_RATIO * depth, SPACING_RANGE[1] * typical):
@@ -408,20 +445,30 @@ def _hidden(low: Disc, up: Disc, spare: list[Disc], typical: float) -> Disc | No
         if (min(a, b) >= PART_DEPTH_RATIO * depth and a + b <= INLINE_DETOUR * step
                 and d.depth_mm >= 0.5 * depth):  # fmt: skip
             fits.append(d)
-    return max(fits, key=lambda d: d.area_mm2) if fits else None
+    # the next vertebra up first: the fitting piece nearest the lower disc
+    return min(fits, key=lambda d: float(np.linalg.norm(d.centroid_mm - low.centroid_mm)),
+               default=None)  # fmt: skip
 
 
-def _above(top: Disc, spare: list[Disc], typical: float) -> Disc | None:
-    """The nearest spare piece one ordinary step above the top of the chain, if any."""
+def _above(
+    top: Disc, spare: list[Disc], typical: float, below: list[Disc] | None = None
+) -> Disc | None:
+    """The nearest spare piece one ordinary step above the top of the chain, if any, in line
+    with the column: its step turns at most ``INLINE_TURN`` from the column's axis (from
+    the lowest of ``below``, the one or two discs under ``top``, up to ``top``; the
+    vertical without them), so a curved column is followed."""
     if top.partial:
         return None
     reach = min(GAP_DEPTH_RATIO * top.depth_mm, SPACING_RANGE[1] * typical)
+    axis = top.centroid_mm - below[0].centroid_mm if below else np.array([-1.0, 0.0])
+    axis = axis / np.linalg.norm(axis)
     fits = []
     for d in spare:
-        up, side = top.centroid_mm - d.centroid_mm  # rows grow downward
-        step = float(np.hypot(up, side))
-        if (up > 0 and abs(side) <= 0.5 * up and PART_DEPTH_RATIO * top.depth_mm <= step
-                <= reach and d.depth_mm >= 0.5 * top.depth_mm):  # fmt: skip
+        vec = d.centroid_mm - top.centroid_mm
+        step = float(np.linalg.norm(vec))
+        inline = vec[0] < 0 and float(vec @ axis) >= np.cos(INLINE_TURN) * step
+        if (inline and PART_DEPTH_RATIO * top.depth_mm <= step <= reach
+                and d.depth_mm >= 0.5 * top.depth_mm):  # fmt: skip
             fits.append((step, d))
     return min(fits, key=lambda f: f[0])[1] if fits else None
 
@@ -591,7 +638,7 @@ def name_discs(
     pieces, comps, bones = _slab_discs(slab, fov2d, spacing, log)
     discs = _keep(pieces)
     used = {k for d in discs for k in (d.label, *d.merged)}
-    spare = [d for d in pieces if d.label not in used]
+    spare = _join([d for d in pieces if d.label not in used], comps, spacing)
     steps = _name(discs, spare, bones, slab, spacing, log) if discs else None
     if not discs:
         log.add("no disc found between vertebral bodies", "level_uncertain")
