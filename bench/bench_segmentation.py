@@ -26,6 +26,7 @@ import argparse
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import nibabel as nib
@@ -35,15 +36,14 @@ import pandas as pd
 from t2quant.levels import INDEX_LEVEL, LEVEL_COLORS, LEVEL_INDEX, LEVELS
 from t2quant.segmentation import segment_discs
 from t2quant.segmentation.files import mese_t2w_image
-from t2quant.segmentation.naming import UPWARD
 from t2quant.synth import CLINICAL, DEMO, make_spine_phantom, simulate_mese, simulate_t2w
 from t2quant.synth.grades import sample_grades
+from t2quant.validation.naming import ALERT, count_check
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 REAL = sorted(SHARED.glob("menezes-reis-ivd-*"))
 SPIDER = SHARED / "spider-midsagittal-t2"
 MANUAL = {1: "L5/S1", 2: "L4/L5", 3: "L3/L4", 4: "L2/L3", 5: "L1/L2"}
-ALERT = {"no_sacrum", "level_uncertain", "transitional_anatomy", "missing_level"}
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,22 +93,8 @@ def real() -> list[float]:
 
 
 def spider_case(row, seg) -> dict:
-    """Naming of one SPIDER slice against its ``n_discs``."""
-    named = seg.naming.names
-    consecutive = named == list(UPWARD[: len(named)])[::-1]
-    edge = [d for d in seg.naming.discs if d.name and (d.partial or d.above_cut)]
-    low = seg.naming.disc("L5/S1")
-    anchored = bool(low and (low.on_sacrum or low.on_s1_body) and low.under_body)
-    strict = len(named) == row.n_discs and consecutive and anchored
-    good = len(named) - len(edge) <= row.n_discs <= len(named) and consecutive and anchored
-    # the issue's wording: every disc from L5/S1 up to the top of the view or to T11/T12
-    # (7 discs), whichever is lower, named; no more named than are visible
-    required = min(row.n_discs, len(LEVELS))  # LEVELS: T11/T12..L5/S1
-    target = (required <= len(named) and len(named) - len(edge) <= row.n_discs
-              and consecutive and anchored)  # fmt: skip
-    alert = bool((ALERT - {"missing_level"}) & set(seg.flags))
-    return {"named": len(named), "edge": len(edge), "anchored": anchored, "strict": strict,
-            "good": good, "target": target, "alert": alert}  # fmt: skip
+    """Naming of one SPIDER slice against its ``n_discs`` (see ``count_check``)."""
+    return asdict(count_check(seg.naming, row.n_discs))
 
 
 def spider(montage: Path | None) -> None:

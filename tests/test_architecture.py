@@ -40,7 +40,8 @@ ALLOWED: dict[str, set[str]] = {
         "pfirrmann",
         "validation.agreement",
     },
-    "validation": {"io", "features", "pfirrmann", "group", "synth"},
+    # validation also checks the segmenter's names against raters' disc counts
+    "validation": {"io", "segmentation", "features", "pfirrmann", "group", "synth"},
     "reports": {
         "io",
         "relaxometry",
