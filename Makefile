@@ -56,7 +56,7 @@ train-grader: $(STAMP)
 	@test -f "$(SPIDER)/participants.tsv" || { echo "train-grader: $(SPIDER) not found; set SPIDER and SPIDER_GRADES to the SPIDER slices and radiological_gradings.csv"; exit 2; }
 	OMP_NUM_THREADS=2 $(BIN)/python -m t2quant.training.grader --spider $(SPIDER) --grades $(SPIDER_GRADES) --segmentations $(GRADER_WORK)/spider/seg --work $(GRADER_WORK)
 	cp $(GRADER_WORK)/oof_appearance.tsv fixtures/spider_appearance_oof.tsv
-	OMP_NUM_THREADS=2 $(BIN)/python bench/bench_spider_grading.py --work $(GRADER_WORK)/spider --oof $(GRADER_WORK)/oof_appearance.tsv
+	OMP_NUM_THREADS=2 $(BIN)/python bench/bench_spider_grading.py --work $(GRADER_WORK)/spider --oof $(GRADER_WORK)/oof_appearance.tsv --package
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -22,15 +22,19 @@ all written under ``--work`` (default ``build/spider``, not tracked):
 4. with ``--oof FILE`` (``oof_appearance.tsv`` of ``python -m t2quant.training.grader``):
    the feature tables with those out-of-fold scores (``features_oof/``) and ``t2quant
    calibrate`` on them (``calibrate/``): the packaged ordinal model and its data card
-   figures.
+   figures; and on the tables without the score (``calibrate_criteria/``): the criteria-only
+   fallback. With ``--package`` the three fitted files replace the packaged ones
+   (``pfirrmann_ordinal.json``, ``pfirrmann_ordinal_criteria.json``,
+   ``pfirrmann_thresholds.json``; each keeps its ``about`` text).
 
     OMP_NUM_THREADS=2 <python with the train extra> bench/bench_spider_grading.py \
-        [--work build/spider] [--oof build/grader/oof_appearance.tsv]
+        [--work build/spider] [--oof build/grader/oof_appearance.tsv [--package]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -113,17 +117,54 @@ def nested_cv(work: Path, pids: list[str], folds: int) -> Path:
     return write_tsv(cv_grades_table(rows, suggested, model), work / "nested" / "cv_grades.tsv")
 
 
-def with_oof(work: Path, oof: Path) -> Path:
-    """Copies of the feature tables whose ``appearance_score`` is the out-of-fold one."""
-    scores = pd.read_csv(oof, sep="\t", dtype={"session": str}).fillna({"session": ""})
-    score_of = {(r.participant_id, r.level): r.appearance_score for r in scores.itertuples()}
-    out = work / "features_oof"
+def with_oof(work: Path, oof: Path | None) -> Path:
+    """Copies of the feature tables whose ``appearance_score`` is the out-of-fold one
+    (``features_oof/``), or, without ``oof``, without the score (``features_criteria/``)."""
+    score_of = {}
+    if oof is not None:
+        scores = pd.read_csv(oof, sep="\t", dtype={"session": str}).fillna({"session": ""})
+        score_of = {(r.participant_id, r.level): r.appearance_score for r in scores.itertuples()}
+    out = work / ("features_oof" if oof is not None else "features_criteria")
     for path in sorted((work / "features").glob("*_discfeatures.tsv")):
         table = pd.read_csv(path, sep="\t")
         keys = zip(table["participant_id"], table["level"], strict=True)
-        table["appearance_score"] = [score_of.get(key, np.nan) for key in keys]
+        if oof is None:
+            table = table.drop(columns=["appearance_score"])
+        else:
+            table["appearance_score"] = [score_of.get(key, np.nan) for key in keys]
         write_tsv(table, out / path.name)
     return out
+
+
+PACKAGED = Path(__file__).resolve().parents[1] / "src" / "t2quant" / "data"
+
+
+def package(work: Path) -> None:
+    """Replace the packaged grader files by the ones just fitted, keeping each ``about``."""
+    fitted = {
+        "pfirrmann_ordinal.json": work / "calibrate" / "pfirrmann_ordinal.json",
+        "pfirrmann_ordinal_criteria.json": work / "calibrate_criteria" / "pfirrmann_ordinal.json",
+        "pfirrmann_thresholds.json": work / "calibrate" / "pfirrmann_thresholds.json",
+    }
+    for name, source in fitted.items():
+        new = json.loads(source.read_text())
+        new["about"] = json.loads((PACKAGED / name).read_text())["about"]
+        (PACKAGED / name).write_text(json.dumps(new, indent=2) + "\n")
+        print(f"packaged {name} ({new['fitted_on']['n_discs']} discs)")
+
+
+def recalibrate(work: Path, oof: Path, folds: int) -> None:
+    """``t2quant calibrate`` on the out-of-fold scores (``calibrate/``) and on the criteria
+    alone (``calibrate_criteria/``), printing their figures."""
+    runs = (("out-of-fold scores", with_oof(work, oof), "calibrate"),
+            ("criteria only", with_oof(work, None), "calibrate_criteria"))  # fmt: skip
+    for what, tables, out in runs:
+        cal = calibrate_to_files(GRADES, [tables], work / out, folds=folds)
+        for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
+            r = cal[name]
+            print(f"calibrate on {what}, {name}: kappa_q {r['kappa_quadratic']:.3f} "
+                  f"exact {r['exact_agreement']:.3f} within one {r['within_one']:.3f} "
+                  f"(n {r['n_discs']})")  # fmt: skip
 
 
 def main() -> None:
@@ -133,6 +174,8 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--skip-features", action="store_true")
     parser.add_argument("--oof", type=Path, help="oof_appearance.tsv: refit the ordinal model")
+    parser.add_argument("--package", action="store_true",
+                        help="with --oof: the fitted models replace the packaged ones")  # fmt: skip
     args = parser.parse_args()
     if not SPIDER.exists():
         print("../shared/data/real/spider-midsagittal-t2 not found; nothing to do")
@@ -146,13 +189,9 @@ def main() -> None:
               f"{max(cpu):.3f} s; wall-clock median {np.median(wall):.3f} s, max "
               f"{max(wall):.3f} s (one thread; the machine's 2 cores are shared)")  # fmt: skip
     if args.oof:
-        cal = calibrate_to_files(GRADES, [with_oof(args.work, args.oof)], args.work / "calibrate",
-                                 folds=args.folds)  # fmt: skip
-        for name in ("default_thresholds", "thresholds_cross_validated", "ordinal_cross_validated"):
-            r = cal[name]
-            print(f"calibrate on out-of-fold scores, {name}: kappa_q {r['kappa_quadratic']:.3f} "
-                  f"exact {r['exact_agreement']:.3f} within one {r['within_one']:.3f} "
-                  f"(n {r['n_discs']})")  # fmt: skip
+        recalibrate(args.work, args.oof, args.folds)
+        if args.package:
+            package(args.work)
     try:
         import torch  # noqa: F401
     except ImportError:
