@@ -42,12 +42,13 @@ train-segmenter: $(STAMP)
 	@test -n "$(SEGMENTER_REAL)" || { echo "train-segmenter: no ../shared/data/real/menezes-reis-ivd-* beside the repository; set SEGMENTER_REAL to the folders with T2w.nii.gz and discs_manual.nii.gz"; exit 2; }
 	OMP_NUM_THREADS=1 $(BIN)/python -m t2quant.training --work $(SEGMENTER_WORK) --real $(SEGMENTER_REAL)
 
-# Retrain the disc-appearance network of the Pfirrmann grader (about 2 min on 2 cores) on the
-# shared SPIDER slices and their radiologists' grades, then refit the packaged ordinal grader
-# on its out-of-fold scores and measure it held out (nested cross-validation, about 8 min).
-# Writes src/t2quant/data/disc_appearance.onnx, fixtures/spider_appearance_oof.tsv and
-# $(GRADER_WORK)/spider/calibrate/pfirrmann_ordinal.json (copy it into src/t2quant/data/,
-# keeping its "about" text, to ship it). Not needed by `make demo` or `make test`.
+# Retrain the disc-appearance network of the Pfirrmann grader (about 4.5 min on 2 cores) on
+# the shared SPIDER slices and their radiologists' grades, refit the packaged ordinal grader
+# on its out-of-fold scores (and the criteria-only fallback and the walk's thresholds), and
+# measure it held out (nested cross-validation, about 14 min). Writes
+# src/t2quant/data/disc_appearance.onnx, fixtures/spider_appearance_oof.tsv and the three
+# packaged grader files (pfirrmann_ordinal.json, pfirrmann_ordinal_criteria.json,
+# pfirrmann_thresholds.json). Not needed by `make demo` or `make test`.
 GRADER_WORK ?= build/grader
 SPIDER ?= ../shared/data/real/spider-midsagittal-t2
 SPIDER_GRADES ?= ../shared/data/reference/spider-gradings/radiological_gradings.csv

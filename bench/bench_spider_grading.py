@@ -127,10 +127,10 @@ def with_oof(work: Path, oof: Path | None) -> Path:
     out = work / ("features_oof" if oof is not None else "features_criteria")
     for path in sorted((work / "features").glob("*_discfeatures.tsv")):
         table = pd.read_csv(path, sep="\t")
-        keys = zip(table["participant_id"], table["level"], strict=True)
         if oof is None:
             table = table.drop(columns=["appearance_score"])
         else:
+            keys = zip(table["participant_id"], table["level"], strict=True)
             table["appearance_score"] = [score_of.get(key, np.nan) for key in keys]
         write_tsv(table, out / path.name)
     return out

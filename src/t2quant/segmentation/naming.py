@@ -245,12 +245,18 @@ def _one_disc(mask, k, pad, bones, fov, shape, disk, spacing) -> Disc | None:
     grown = ndi.binary_dilation(mask, disk)
     cen = (np.argwhere(mask) + [p.start for p in pad]).mean(0) * spacing[:2]
     pts = np.argwhere(mask) * spacing[:2]  # in the padded box (mm)
-    axes = np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1] if len(pts) >= 3 else None
+    axes = _axes(pts)
     above, below = _neighbours(pts, axes, grown, bones, spacing)
     edge = not fov[grown].all() or _at_border(pad, grown, shape)
     if edge and above == below:  # a disc cut by the edge touches only the bone below
         above = None
     return Disc(k, cen, area, above, below, bool(edge), depth_mm=_depth(pts, axes, spacing))
+
+
+def _axes(pts: NDArray) -> NDArray | None:
+    """Principal axes (columns, short first) of pixel positions ``pts`` (mm), or None for
+    fewer than 3 pixels."""
+    return np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1] if len(pts) >= 3 else None
 
 
 def _depth(pts: NDArray, axes: NDArray | None, spacing: NDArray) -> float:
@@ -420,11 +426,10 @@ def _union(group: list[Disc], comps: NDArray, spacing: NDArray) -> Disc:
     """One disc of several slab components (see :func:`_join`)."""
     labels = [d.label for d in group]
     pts = np.argwhere(np.isin(comps, labels)) * spacing[:2]
-    axes = np.linalg.eigh(np.cov((pts - pts.mean(0)).T))[1]
     first = group[0]
     return Disc(first.label, pts.mean(0), sum(d.area_mm2 for d in group), first.above,
                 first.below, any(d.partial for d in group), merged=labels[1:],
-                depth_mm=_depth(pts, axes, spacing))  # fmt: skip
+                depth_mm=_depth(pts, _axes(pts), spacing))  # fmt: skip
 
 
 def _unused(spare: list[Disc], found: list[Disc]) -> list[Disc]:
