@@ -19,7 +19,8 @@ outputs ("grade > k", CORAL). Outputs in ``--work``:
   that did not see its participant (5 folds by participant, the folds of ``t2quant
   calibrate``): what the packaged ordinal grader is fitted on, so that it weighs the score
   as it behaves on unseen patients;
-- ``grader_log.json``: settings, seconds, cross-validated agreement of the score alone;
+- ``grader_log.json``: settings, disc counts, seconds per step and the ONNX check (the
+  out-of-fold agreement is measured by ``bench/bench_spider_grading.py``);
 - the network trained on every disc, exported to ONNX as ``--out`` (default: the package's
   ``t2quant/data/disc_appearance.onnx``) and checked against PyTorch.
 """
